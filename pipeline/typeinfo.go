@@ -1,0 +1,80 @@
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+)
+
+// pusher is the runner's typed push interface (internal/exec.Pusher), declared here with the same method set so
+// that this package need not import the executor.
+type pusher[T any] interface {
+	Push(e Element[T]) error
+}
+
+// typeInfo is what runners need to know about a collection's element type without reflection: its name and how
+// to fan out or drop its elements. internal/exec.TypeInfo has the same method set.
+type typeInfo interface {
+	TypeName() string
+	NewTee(outs []any) (any, error)
+	NewDiscard() any
+}
+
+type typeOf[T any] struct{ name string }
+
+func typeInfoOf[T any]() typeInfo {
+	name := fmt.Sprintf("%T", *new(T))
+	if name == "<nil>" { // interface types
+		name = fmt.Sprintf("%T", new(T))[1:]
+	}
+	return typeOf[T]{name: strings.ReplaceAll(name, "github.com/kappaflow/kappa/", "")}
+}
+
+func (t typeOf[T]) TypeName() string { return t.name }
+
+// NewTee returns a pusher of T that pushes every element to each of outs (all pushers of T).
+func (t typeOf[T]) NewTee(outs []any) (any, error) {
+	ps := make([]pusher[T], len(outs))
+	for i, o := range outs {
+		p, ok := o.(pusher[T])
+		if !ok {
+			return nil, fmt.Errorf("kappa: consumer %d of %s elements accepts %T", i, t.name, o)
+		}
+		ps[i] = p
+	}
+	switch len(ps) {
+	case 0:
+		return discard[T]{}, nil
+	case 1:
+		return ps[0], nil
+	case 2:
+		return tee2[T]{ps[0], ps[1]}, nil
+	}
+	return tee[T](ps), nil
+}
+
+// NewDiscard returns a pusher of T that drops elements (an output nobody reads).
+func (t typeOf[T]) NewDiscard() any { return discard[T]{} }
+
+type discard[T any] struct{}
+
+func (discard[T]) Push(Element[T]) error { return nil }
+
+type tee2[T any] struct{ a, b pusher[T] }
+
+func (t tee2[T]) Push(e Element[T]) error {
+	if err := t.a.Push(e); err != nil {
+		return err
+	}
+	return t.b.Push(e)
+}
+
+type tee[T any] []pusher[T]
+
+func (t tee[T]) Push(e Element[T]) error {
+	for _, p := range t {
+		if err := p.Push(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}

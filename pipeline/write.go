@@ -1,0 +1,78 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+)
+
+// Write adds a sink for col. Each runner worker writes its share of the elements through its own SinkWriter.
+func Write[T any](s Scope, col PCollection[T], sink Sink[T]) {
+	if sink == nil {
+		s.Errorf("Write: nil sink")
+		return
+	}
+	AddTransform(s, "Write", &writeOp[T]{sink: sink}, col)
+}
+
+// writeOp is the operator of Write. The runner uses it through internal/exec.SinkOp.
+type writeOp[T any] struct {
+	sink Sink[T]
+}
+
+func (w *writeOp[T]) String() string { return "Write(" + w.sink.Name() + ")" }
+
+func (w *writeOp[T]) SinkName() string { return w.sink.Name() }
+
+// Open opens the shard's writer; the result implements internal/exec.SinkRunner and is a pusher of T.
+func (w *writeOp[T]) Open(ctx context.Context, shard Shard) (any, error) {
+	wr, err := w.sink.Open(ctx, shard)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open shard %d: %w", w.sink.Name(), shard.Index, err)
+	}
+	return &sinkRunner[T]{name: w.sink.Name(), w: wr}, nil
+}
+
+type sinkRunner[T any] struct {
+	name string
+	w    SinkWriter[T]
+	buf  []Element[T]
+}
+
+func (s *sinkRunner[T]) Push(e Element[T]) error {
+	s.buf = append(s.buf, e)
+	return nil
+}
+
+// Flush writes the buffered elements.
+func (s *sinkRunner[T]) Flush(ctx context.Context) error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	err := s.w.Write(ctx, s.buf)
+	clear(s.buf)
+	s.buf = s.buf[:0]
+	if err != nil {
+		return fmt.Errorf("%s: write: %w", s.name, err)
+	}
+	return nil
+}
+
+func (s *sinkRunner[T]) Prepare(ctx context.Context, e Epoch) ([]byte, error) {
+	if err := s.Flush(ctx); err != nil {
+		return nil, err
+	}
+	tok, err := s.w.Prepare(ctx, e)
+	if err != nil {
+		return nil, fmt.Errorf("%s: prepare epoch %d: %w", s.name, e.ID, err)
+	}
+	return tok, nil
+}
+
+func (s *sinkRunner[T]) Commit(ctx context.Context, token []byte) error {
+	if err := s.w.Commit(ctx, token); err != nil {
+		return fmt.Errorf("%s: commit: %w", s.name, err)
+	}
+	return nil
+}
+
+func (s *sinkRunner[T]) Close(ctx context.Context) error { return s.w.Close(ctx) }
