@@ -37,8 +37,8 @@ type Split struct {
 	ID string
 	// Parents must all have ended before this split is opened (Kinesis child shards).
 	Parents []string
-	// Size estimates the split's work (bytes or records, the source's choice; 0 = unknown), for progress
-	// reporting.
+	// Size estimates the split's bytes (0 = unknown), for progress reporting: the runner compares it with the
+	// Batch.Bytes read from the split.
 	Size int64
 }
 
@@ -117,6 +117,8 @@ type RecordError struct {
 	Transform string
 	// Raw holds the record's bytes when the source has them.
 	Raw []byte
+	// Value holds the element a transform failed on, when the failure happened after reading.
+	Value any
 	// Err is the cause.
 	Err error
 }

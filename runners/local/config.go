@@ -1,0 +1,97 @@
+package local
+
+import (
+	"io"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Mode selects how source watermarks are used.
+type Mode uint8
+
+const (
+	// Batch holds every watermark at -inf until all sources have ended, then jumps to +inf: every window fires
+	// once, complete, as in a Beam or Spark batch job. No data is ever late. The default.
+	Batch Mode = iota
+	// Stream advances watermarks from each split's event times as data arrives, firing windows (and early and
+	// late panes) continuously and dropping state behind the watermark, as a Flink or Beam streaming job.
+	Stream
+)
+
+// String returns "batch" or "stream".
+func (m Mode) String() string {
+	if m == Stream {
+		return "stream"
+	}
+	return "batch"
+}
+
+// Config configures the local runner. The zero value runs in batch mode on all cores.
+type Config struct {
+	// Workers is the number of parallel workers (default GOMAXPROCS). Keyed state is hash-partitioned over them.
+	Workers int
+	// Mode is Batch (default) or Stream.
+	Mode Mode
+	// BatchRecords caps the records read from one split per micro-batch (default 65536).
+	BatchRecords int
+	// BatchBytes caps the bytes read from one split per micro-batch (default 64 MiB).
+	BatchBytes int64
+	// BatchWait is the longest a micro-batch waits for records from an unbounded source (default 100ms).
+	BatchWait time.Duration
+	// DiscoveryInterval is how often unbounded sources are asked for new splits (default 10s).
+	DiscoveryInterval time.Duration
+	// EpochInterval is how often sinks commit (and, with checkpoints, state is saved) in stream mode
+	// (default 10s). Batch runs commit once, at the end.
+	EpochInterval time.Duration
+	// StopWhenIdle, when positive, drains and stops a run once no source has produced a record for this long:
+	// the watermark jumps to +inf so every window fires, sinks commit, then Run returns nil.
+	StopWhenIdle time.Duration
+	// Now is the processing-time clock (default time.Now); tests inject a fake one.
+	Now func() time.Time
+	// Logger receives structured logs (default slog.Default()).
+	Logger *slog.Logger
+	// Registerer receives the run's Prometheus metrics (default: a private registry, see Runner.Gatherer).
+	Registerer prometheus.Registerer
+	// MetricsAddr, when set (e.g. "127.0.0.1:9464"), serves the metrics at http://MetricsAddr/metrics during the
+	// run.
+	MetricsAddr string
+	// Progress, when set, receives a progress line (records, bytes, rate, and for bounded sources percent and
+	// ETA) every ProgressInterval.
+	Progress io.Writer
+	// ProgressInterval is the time between progress lines (default 5s).
+	ProgressInterval time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Workers <= 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	if c.BatchRecords <= 0 {
+		c.BatchRecords = 65536
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = 64 << 20
+	}
+	if c.BatchWait <= 0 {
+		c.BatchWait = 100 * time.Millisecond
+	}
+	if c.DiscoveryInterval <= 0 {
+		c.DiscoveryInterval = 10 * time.Second
+	}
+	if c.EpochInterval <= 0 {
+		c.EpochInterval = 10 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.ProgressInterval <= 0 {
+		c.ProgressInterval = 5 * time.Second
+	}
+	return c
+}

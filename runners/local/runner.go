@@ -1,0 +1,532 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kappaflow/kappa/internal/exec"
+	"github.com/kappaflow/kappa/pipeline"
+)
+
+// Runner runs pipelines in this process, in micro-batches, on Config.Workers cores.
+type Runner struct {
+	cfg     Config
+	reg     *prometheus.Registry
+	metrics *metrics
+	mu      sync.Mutex
+	stats   Stats
+}
+
+// Stats summarises a run.
+type Stats struct {
+	// Records and Bytes count what the sources read.
+	Records, Bytes int64
+	// Failures counts records the sources could not decode (sent to dead-letter outputs).
+	Supersteps int64
+	// Epochs counts sink commits.
+	Epochs uint64
+	// Late counts, per transform, elements dropped behind the allowed lateness.
+	Late map[string]int64
+	// Watermark is the last input watermark of the run (the minimum over sources).
+	Watermark pipeline.Time
+	// Duration is the wall time of the run.
+	Duration time.Duration
+}
+
+// New returns a runner with cfg.
+func New(cfg Config) *Runner {
+	r := &Runner{cfg: cfg.withDefaults()}
+	reg := r.cfg.Registerer
+	if reg == nil {
+		r.reg = prometheus.NewRegistry()
+		reg = r.reg
+	}
+	r.metrics = newMetrics(reg)
+	return r
+}
+
+// Gatherer returns the runner's private metrics registry (nil when Config.Registerer was set).
+func (r *Runner) Gatherer() prometheus.Gatherer {
+	if r.reg == nil {
+		return nil
+	}
+	return r.reg
+}
+
+// Stats returns the statistics of the last (or current) run.
+func (r *Runner) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.stats
+	s.Late = maps.Clone(r.stats.Late)
+	return s
+}
+
+// Run runs p until every source has ended (bounded inputs), the run has been idle for Config.StopWhenIdle, or ctx
+// is cancelled. Construction errors of p are returned before anything runs. On cancellation the current
+// micro-batch completes, sinks commit what was written, and Run returns ctx.Err().
+func (r *Runner) Run(ctx context.Context, p *pipeline.Pipeline) error {
+	if p == nil {
+		return errors.New("kappa: nil pipeline")
+	}
+	if err := p.Err(); err != nil {
+		return fmt.Errorf("kappa: invalid pipeline: %w", err)
+	}
+	start := time.Now()
+	ru, err := r.plan(ctx, p)
+	if err != nil {
+		return err
+	}
+	if r.cfg.MetricsAddr != "" && r.reg != nil {
+		stop, err := serveMetrics(r.cfg.MetricsAddr, r.reg)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	err = ru.loop(ctx)
+	if cerr := ru.close(context.WithoutCancel(ctx)); cerr != nil && err == nil {
+		err = cerr
+	}
+	r.mu.Lock()
+	r.stats.Duration = time.Since(start)
+	r.mu.Unlock()
+	return err
+}
+
+func serveMetrics(addr string, g prometheus.Gatherer) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("kappa: metrics listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close() }, nil
+}
+
+type run struct {
+	r       *Runner
+	cfg     Config
+	p       *pipeline.Pipeline
+	workers []*exec.Worker
+	sources []*source
+	keyed   []*keyedNode
+	sinks   []*sinkNode
+	life    [][]exec.Lifecycle // per worker
+	epoch   uint64
+	ended   bool
+	drain   bool
+	wm      pipeline.Time
+	// progress
+	lastProgress time.Time
+	lastRecords  int64
+	started      time.Time
+	lastEpoch    time.Time
+	lastData     time.Time
+}
+
+type keyedNode struct {
+	t    *pipeline.Transform
+	ex   exec.Exchange
+	cons []exec.Consumer
+	srcs []int
+}
+
+type sinkNode struct {
+	t       *pipeline.Transform
+	op      exec.SinkOp
+	runners []exec.SinkRunner
+	srcs    []int
+}
+
+// plan classifies the operators, creates the exchanges and instantiates every operator on every worker.
+func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
+	cfg := r.cfg
+	ru := &run{r: r, cfg: cfg, p: p, wm: pipeline.MinTime, started: time.Now()}
+	ru.lastProgress, ru.lastEpoch, ru.lastData = ru.started, cfg.Now(), cfg.Now()
+	ts := p.Transforms()
+	srcIdx := map[*pipeline.Transform]int{}
+	keyedIdx := map[*pipeline.Transform]*keyedNode{}
+	sinkIdx := map[*pipeline.Transform]*sinkNode{}
+	for _, t := range ts {
+		switch op := t.Op().(type) {
+		case exec.SourceOp:
+			srcIdx[t] = len(ru.sources)
+			ru.sources = append(ru.sources, newSource(t, op, cfg))
+		case exec.SinkOp:
+			sn := &sinkNode{t: t, op: op, runners: make([]exec.SinkRunner, cfg.Workers)}
+			sinkIdx[t] = sn
+			ru.sinks = append(ru.sinks, sn)
+		case exec.KeyedOp:
+			ex, err := op.NewExchange(cfg.Workers)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", t.Name(), err)
+			}
+			kn := &keyedNode{t: t, ex: ex, cons: make([]exec.Consumer, cfg.Workers)}
+			keyedIdx[t] = kn
+			ru.keyed = append(ru.keyed, kn)
+		case exec.ElementOp:
+		default:
+			return nil, fmt.Errorf("kappa: %s: the local runner cannot execute operator %T", t.Name(), t.Op())
+		}
+	}
+	// Which sources does each transform depend on (for per-stage watermarks)?
+	memo := map[*pipeline.Transform][]int{}
+	var upstream func(t *pipeline.Transform) []int
+	upstream = func(t *pipeline.Transform) []int {
+		if s, ok := memo[t]; ok {
+			return s
+		}
+		var out []int
+		if i, ok := srcIdx[t]; ok {
+			out = []int{i}
+		}
+		for _, in := range t.Inputs() {
+			for _, i := range upstream(in.Producer()) {
+				if !slices.Contains(out, i) {
+					out = append(out, i)
+				}
+			}
+		}
+		memo[t] = out
+		return out
+	}
+	for _, k := range ru.keyed {
+		k.srcs = upstream(k.t)
+	}
+	for _, s := range ru.sinks {
+		s.srcs = upstream(s.t)
+	}
+
+	ru.life = make([][]exec.Lifecycle, cfg.Workers)
+	for wi := range cfg.Workers {
+		w := &exec.Worker{Index: wi, Count: cfg.Workers, Ctx: ctx, Now: cfg.Now, Logger: cfg.Logger}
+		ru.workers = append(ru.workers, w)
+		inputs := map[*pipeline.Transform][]any{}
+		for i := len(ts) - 1; i >= 0; i-- {
+			t := ts[i]
+			outs := make([]any, len(t.Outputs()))
+			for oi, c := range t.Outputs() {
+				var ps []any
+				var seen []*pipeline.Transform
+				for _, ct := range c.Consumers() {
+					if slices.Contains(seen, ct) {
+						continue
+					}
+					seen = append(seen, ct)
+					for ii, in := range ct.Inputs() {
+						if in == c {
+							ps = append(ps, inputs[ct][ii])
+						}
+					}
+				}
+				ti, ok := c.Type().(exec.TypeInfo)
+				if !ok {
+					return nil, fmt.Errorf("kappa: %s: collection type info %T", c, c.Type())
+				}
+				tee, err := ti.NewTee(ps)
+				if err != nil {
+					return nil, fmt.Errorf("kappa: %s: %w", c, err)
+				}
+				outs[oi] = tee
+			}
+			n := len(t.Inputs())
+			switch op := t.Op().(type) {
+			case exec.SourceOp:
+				s := ru.sources[srcIdx[t]]
+				s.outs[wi] = outs[0]
+				if op.HasDeadLetters() && len(outs) > 1 {
+					s.dlqs[wi] = outs[1]
+				}
+			case exec.SinkOp:
+				sr, err := op.Open(ctx, pipeline.Shard{Index: wi, Count: cfg.Workers})
+				if err != nil {
+					return nil, fmt.Errorf("kappa: %s: %w", t.Name(), err)
+				}
+				runner, ok := sr.(exec.SinkRunner)
+				if !ok {
+					return nil, fmt.Errorf("kappa: %s: sink runner %T", t.Name(), sr)
+				}
+				sinkIdx[t].runners[wi] = runner
+				inputs[t] = []any{sr}
+			case exec.KeyedOp:
+				kn := keyedIdx[t]
+				ins, cons, err := kn.ex.Instantiate(w, outs)
+				if err != nil {
+					return nil, fmt.Errorf("kappa: %s: %w", t.Name(), err)
+				}
+				kn.cons[wi] = cons
+				if len(ins) == 1 && n > 1 {
+					ins = slices.Repeat(ins, n)
+				}
+				inputs[t] = ins
+			case exec.ElementOp:
+				inst, err := op.Instantiate(w, outs)
+				if err != nil {
+					return nil, fmt.Errorf("kappa: %s: %w", t.Name(), err)
+				}
+				if l, ok := inst.(exec.Lifecycle); ok {
+					ru.life[wi] = append(ru.life[wi], l)
+				}
+				inputs[t] = slices.Repeat([]any{inst}, max(n, 1))
+			}
+		}
+	}
+	cfg.Logger.Debug("kappa: run planned", "mode", cfg.Mode.String(), "workers", cfg.Workers,
+		"transforms", len(ts), "sources", len(ru.sources), "keyed", len(ru.keyed), "sinks", len(ru.sinks))
+	return ru, nil
+}
+
+// parallel runs fn on every worker concurrently, turning panics into errors naming the transform.
+func (ru *run) parallel(fn func(w *exec.Worker) error) error {
+	if len(ru.workers) == 1 {
+		return ru.guard(ru.workers[0], fn)
+	}
+	errs := make([]error, len(ru.workers))
+	var wg sync.WaitGroup
+	for i, w := range ru.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = ru.guard(w, fn)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (ru *run) guard(w *exec.Worker, fn func(w *exec.Worker) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = exec.PanicError(w.Current, v)
+		}
+	}()
+	return fn(w)
+}
+
+func (ru *run) loop(ctx context.Context) error {
+	if err := ru.parallel(func(w *exec.Worker) error {
+		for _, l := range ru.life[w.Index] {
+			if err := l.Start(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, s := range ru.sources {
+		if err := s.discover(ctx, ru.cfg.Now()); err != nil {
+			return err
+		}
+	}
+	for {
+		if ctx.Err() != nil {
+			ru.cfg.Logger.Info("kappa: run cancelled; committing what was written", "epoch", ru.epoch)
+			if err := ru.commitEpoch(context.WithoutCancel(ctx), false); err != nil {
+				return err
+			}
+			return ctx.Err()
+		}
+		if err := ru.superstep(ctx); err != nil {
+			return err
+		}
+		if ru.ended {
+			return ru.commitEpoch(ctx, true)
+		}
+		if ru.cfg.Mode == Stream && ru.cfg.Now().Sub(ru.lastEpoch) >= ru.cfg.EpochInterval {
+			if err := ru.commitEpoch(ctx, false); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// superstep reads one micro-batch from every active split, runs it through the graph, advances watermarks and
+// fires what they make due.
+func (ru *run) superstep(ctx context.Context) error {
+	t0 := time.Now()
+	now := ru.cfg.Now()
+	for _, s := range ru.sources {
+		if !s.bounded && now.Sub(s.lastDiscovery) >= ru.cfg.DiscoveryInterval {
+			if err := s.discover(ctx, now); err != nil {
+				return err
+			}
+		}
+	}
+	// 1. Read phase: every worker reads its splits and pushes the records through the fused stages.
+	if err := ru.parallel(func(w *exec.Worker) error {
+		for _, s := range ru.sources {
+			if err := s.readWorker(ctx, w, ru.cfg, now); err != nil {
+				return err
+			}
+		}
+		return ru.flushProducers(w)
+	}); err != nil {
+		return err
+	}
+	// 2. Watermarks.
+	readAny := false
+	allEnded := true
+	for _, s := range ru.sources {
+		if s.readThisStep > 0 {
+			readAny = true
+		}
+		s.updateWatermark(ru.cfg, now, ru.drain)
+		allEnded = allEnded && s.ended
+	}
+	if readAny {
+		ru.lastData = now
+	} else if ru.cfg.StopWhenIdle > 0 && !ru.drain && now.Sub(ru.lastData) >= ru.cfg.StopWhenIdle {
+		ru.cfg.Logger.Info("kappa: no input for a while; draining (watermark to +inf) and stopping", "idle", ru.cfg.StopWhenIdle)
+		ru.drain = true
+		for _, s := range ru.sources {
+			s.updateWatermark(ru.cfg, now, true)
+		}
+		allEnded = true
+	}
+	// 3. Keyed stages in topological order: consume what was routed to each worker, then fire.
+	for _, k := range ru.keyed {
+		wm := ru.stageWatermark(k.srcs)
+		if err := ru.parallel(func(w *exec.Worker) error {
+			c := k.cons[w.Index]
+			if err := c.Process(); err != nil {
+				return err
+			}
+			if err := c.Advance(wm, now); err != nil {
+				return err
+			}
+			return ru.flushProducers(w)
+		}); err != nil {
+			return err
+		}
+	}
+	// 4. End of the micro-batch: lifecycle hooks and sink writes.
+	if err := ru.parallel(func(w *exec.Worker) error {
+		for _, l := range ru.life[w.Index] {
+			if err := l.EndOfBatch(ctx); err != nil {
+				return err
+			}
+		}
+		for _, s := range ru.sinks {
+			if err := s.runners[w.Index].Flush(ctx); err != nil {
+				return fmt.Errorf("%s: %w", s.t.Name(), err)
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	ru.wm = ru.stageWatermark(nil)
+	ru.ended = allEnded
+	ru.account(now, time.Since(t0))
+	return nil
+}
+
+func (ru *run) flushProducers(w *exec.Worker) error {
+	for _, k := range ru.keyed {
+		if err := k.cons[w.Index].Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stageWatermark is the minimum watermark of the given sources (all sources when srcs is nil).
+func (ru *run) stageWatermark(srcs []int) pipeline.Time {
+	wm := pipeline.MaxTime
+	if srcs == nil {
+		for _, s := range ru.sources {
+			wm = min(wm, s.wm)
+		}
+		return wm
+	}
+	for _, i := range srcs {
+		wm = min(wm, ru.sources[i].wm)
+	}
+	return wm
+}
+
+// commitEpoch ends an epoch: sinks stage what they wrote and, once that is durable, publish it; then sources
+// acknowledge the positions read.
+func (ru *run) commitEpoch(ctx context.Context, final bool) error {
+	tokens := make([][][]byte, len(ru.workers))
+	if err := ru.parallel(func(w *exec.Worker) error {
+		tokens[w.Index] = make([][]byte, len(ru.sinks))
+		for i, s := range ru.sinks {
+			e := pipeline.Epoch{ID: ru.epoch, Watermark: ru.stageWatermark(s.srcs), Final: final}
+			tok, err := s.runners[w.Index].Prepare(ctx, e)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.t.Name(), err)
+			}
+			tokens[w.Index][i] = tok
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := ru.parallel(func(w *exec.Worker) error {
+		for i, s := range ru.sinks {
+			if err := s.runners[w.Index].Commit(ctx, tokens[w.Index][i]); err != nil {
+				return fmt.Errorf("%s: %w", s.t.Name(), err)
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, s := range ru.sources {
+		if err := s.ack(ctx); err != nil {
+			return err
+		}
+	}
+	ru.epoch++
+	ru.lastEpoch = ru.cfg.Now()
+	ru.r.metrics.epochs.Inc()
+	ru.r.mu.Lock()
+	ru.r.stats.Epochs = ru.epoch
+	ru.r.mu.Unlock()
+	return nil
+}
+
+func (ru *run) close(ctx context.Context) error {
+	var errs []error
+	if err := ru.parallel(func(w *exec.Worker) error {
+		var werrs []error
+		for _, l := range ru.life[w.Index] {
+			if err := l.Finish(ctx); err != nil {
+				werrs = append(werrs, err)
+			}
+		}
+		return errors.Join(werrs...)
+	}); err != nil {
+		errs = append(errs, err)
+	}
+	for _, s := range ru.sinks {
+		for _, r := range s.runners {
+			if r != nil {
+				if err := r.Close(ctx); err != nil {
+					errs = append(errs, fmt.Errorf("%s: close: %w", s.t.Name(), err))
+				}
+			}
+		}
+	}
+	for _, s := range ru.sources {
+		if err := s.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,224 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/kappaflow/kappa/internal/exec"
+	"github.com/kappaflow/kappa/pipeline"
+)
+
+type split struct {
+	s        pipeline.Split
+	worker   int
+	sr       exec.SplitRunner
+	est      pipeline.WatermarkEstimator
+	hint     pipeline.Time
+	done     bool
+	lastData time.Time
+	records  int64
+	bytes    int64
+	pos      []byte
+}
+
+type source struct {
+	t             *pipeline.Transform
+	op            exec.SourceOp
+	name          string
+	bounded       bool
+	outs, dlqs    []any
+	splits        []*split
+	known         map[string]*split
+	wm            pipeline.Time
+	ended         bool
+	lastDiscovery time.Time
+	load          []int64 // per worker: assigned split sizes (for balancing)
+	readThisStep  int64
+	bytesThisStep int64
+	records       int64
+	bytes         int64
+}
+
+func newSource(t *pipeline.Transform, op exec.SourceOp, cfg Config) *source {
+	return &source{t: t, op: op, name: op.SourceName(), bounded: op.Bounded(), outs: make([]any, cfg.Workers),
+		dlqs: make([]any, cfg.Workers), known: map[string]*split{}, wm: pipeline.MinTime, load: make([]int64, cfg.Workers)}
+}
+
+// discover asks the source for its splits and assigns new ones to the least loaded worker.
+func (s *source) discover(ctx context.Context, now time.Time) error {
+	s.lastDiscovery = now
+	splits, err := s.op.Splits(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: list splits: %w", s.name, err)
+	}
+	for _, sp := range splits {
+		if _, ok := s.known[sp.ID]; ok {
+			continue
+		}
+		w := 0
+		for i := range s.load {
+			if s.load[i] < s.load[w] {
+				w = i
+			}
+		}
+		s.load[w] += max(sp.Size, 1)
+		st := &split{s: sp, worker: w, est: s.op.NewWatermarkEstimator(), hint: pipeline.MinTime, lastData: now}
+		s.known[sp.ID] = st
+		s.splits = append(s.splits, st)
+	}
+	return nil
+}
+
+// ready reports whether the split may be read: every parent has ended.
+func (s *source) ready(sp *split) bool {
+	for _, p := range sp.s.Parents {
+		if ps, ok := s.known[p]; ok && !ps.done {
+			return false
+		}
+	}
+	return true
+}
+
+// readWorker reads one batch from every active split assigned to w.
+func (s *source) readWorker(ctx context.Context, w *exec.Worker, cfg Config, now time.Time) error {
+	active := 0
+	for _, sp := range s.splits {
+		if sp.worker == w.Index && !sp.done {
+			active++
+		}
+	}
+	if active == 0 {
+		return nil
+	}
+	lim := pipeline.Limits{MaxRecords: cfg.BatchRecords, MaxBytes: cfg.BatchBytes, MaxWait: max(cfg.BatchWait/time.Duration(active), time.Millisecond)}
+	for _, sp := range s.splits {
+		if sp.worker != w.Index || sp.done || !s.ready(sp) {
+			continue
+		}
+		if sp.sr == nil {
+			r, err := s.op.Open(ctx, sp.s, sp.pos)
+			if err != nil {
+				return err
+			}
+			sr, ok := r.(exec.SplitRunner)
+			if !ok {
+				return fmt.Errorf("%s: split runner %T", s.name, r)
+			}
+			sp.sr = sr
+		}
+		w.Current = s.t.Name()
+		n, bytes, maxT, hint, err := sp.sr.Read(ctx, lim, s.outs[w.Index], s.dlqs[w.Index])
+		end := errors.Is(err, pipeline.ErrEndOfInput)
+		if err != nil && !end {
+			return err
+		}
+		sp.records += int64(n)
+		sp.bytes += bytes
+		if n > 0 {
+			sp.est.Observe(maxT)
+			sp.lastData = now
+		}
+		if hint > sp.hint {
+			sp.hint = hint
+		}
+		sp.pos = slices.Clone(sp.sr.Position())
+		if end {
+			sp.done = true
+			if err := sp.sr.Close(); err != nil {
+				return fmt.Errorf("%s: close split %s: %w", s.name, sp.s.ID, err)
+			}
+			sp.sr = nil
+		}
+	}
+	return nil
+}
+
+// updateWatermark recomputes the source watermark after a read phase: the minimum over active splits (idle ones
+// excluded after the idle timeout), +inf once every split of a bounded source has ended. In batch mode it stays
+// at -inf until then. drain forces +inf.
+func (s *source) updateWatermark(cfg Config, now time.Time, drain bool) {
+	var recs, bytes int64
+	allDone := s.bounded
+	for _, sp := range s.splits {
+		recs += sp.records
+		bytes += sp.bytes
+		allDone = allDone && sp.done
+	}
+	s.readThisStep, s.bytesThisStep = recs-s.records, bytes-s.bytes
+	s.records, s.bytes = recs, bytes
+	if drain || allDone {
+		s.wm, s.ended = pipeline.MaxTime, true
+		return
+	}
+	if cfg.Mode == Batch {
+		return
+	}
+	idle := s.op.IdleTimeout()
+	wm, any := pipeline.MaxTime, false
+	for _, sp := range s.splits {
+		if sp.done || !s.ready(sp) {
+			continue
+		}
+		if idle > 0 && now.Sub(sp.lastData) >= idle {
+			continue
+		}
+		w := max(sp.est.Watermark(now), sp.hint)
+		wm, any = min(wm, w), true
+	}
+	if any && wm > s.wm {
+		s.wm = wm
+	}
+}
+
+// ack acknowledges the positions read so far upstream (after the sinks committed).
+func (s *source) ack(ctx context.Context) error {
+	a := s.op.Acknowledger()
+	if a == nil {
+		return nil
+	}
+	pos := make(map[string][]byte, len(s.splits))
+	for _, sp := range s.splits {
+		if sp.pos != nil {
+			pos[sp.s.ID] = sp.pos
+		}
+	}
+	if len(pos) == 0 {
+		return nil
+	}
+	if err := a.Ack(ctx, pos); err != nil {
+		return fmt.Errorf("%s: acknowledge: %w", s.name, err)
+	}
+	return nil
+}
+
+func (s *source) close() error {
+	var errs []error
+	for _, sp := range s.splits {
+		if sp.sr != nil {
+			if err := sp.sr.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: close split %s: %w", s.name, sp.s.ID, err))
+			}
+			sp.sr = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// progress returns bytes read and the total size of bounded splits (0 when unknown).
+func (s *source) progress() (read, total int64) {
+	for _, sp := range s.splits {
+		if sp.s.Size <= 0 {
+			return 0, 0
+		}
+		total += sp.s.Size
+		if sp.done {
+			read += sp.s.Size
+		} else {
+			read += min(sp.bytes, sp.s.Size)
+		}
+	}
+	return read, total
+}
