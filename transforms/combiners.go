@@ -59,7 +59,9 @@ type MeanFn[N Number] struct{}
 func (MeanFn[N]) CreateAccumulator() MeanAcc { return MeanAcc{} }
 
 // AddInput adds v.
-func (MeanFn[N]) AddInput(a MeanAcc, v N) MeanAcc { return MeanAcc{Sum: a.Sum + float64(v), Count: a.Count + 1} }
+func (MeanFn[N]) AddInput(a MeanAcc, v N) MeanAcc {
+	return MeanAcc{Sum: a.Sum + float64(v), Count: a.Count + 1}
+}
 
 // MergeAccumulators adds sums and counts.
 func (MeanFn[N]) MergeAccumulators(a, b MeanAcc) MeanAcc {

@@ -239,10 +239,14 @@ func (f DoFunc[In, Out]) ProcessElement(ctx context.Context, e pipeline.Element[
 }
 
 // Setupper is implemented by DoFns that acquire resources per worker.
-type Setupper interface{ Setup(ctx context.Context) error }
+type Setupper interface {
+	Setup(ctx context.Context) error
+}
 
 // Teardowner is implemented by DoFns that release resources per worker.
-type Teardowner interface{ Teardown(ctx context.Context) error }
+type Teardowner interface {
+	Teardown(ctx context.Context) error
+}
 
 // Option configures a transform.
 type Option interface{ apply(*options) }

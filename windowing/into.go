@@ -26,7 +26,9 @@ func AllowedLateness(d time.Duration) Option {
 }
 
 // AccumulatingPanes makes every pane hold all data of its window so far.
-func AccumulatingPanes() Option { return optionFunc(func(s *Strategy) { s.Accumulation = Accumulating }) }
+func AccumulatingPanes() Option {
+	return optionFunc(func(s *Strategy) { s.Accumulation = Accumulating })
+}
 
 // DiscardingPanes makes every pane hold only the data since the previous pane (the default).
 func DiscardingPanes() Option { return optionFunc(func(s *Strategy) { s.Accumulation = Discarding }) }

@@ -13,7 +13,7 @@ const EventBytes = 24
 
 // Source generates events [0, N) in Parts contiguous ranges, with their W1 event times.
 type Source struct {
-	N      int64
+	N     int64
 	Parts int
 }
 
