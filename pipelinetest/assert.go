@@ -57,9 +57,18 @@ func EqualsElements[T any](s pipeline.Scope, col pipeline.PCollection[T], want .
 // Empty asserts that col holds nothing.
 func Empty[T any](s pipeline.Scope, col pipeline.PCollection[T]) { Equals[T](s, col) }
 
-// FormatElement formats an element as "value @[window] pane t=time", the form used in diffs.
+// FormatElement formats an element as "value @[window] pane t=time", the form used in diffs; the pane shows its
+// timing, index, non-speculative index and first/last flags.
 func FormatElement[T any](e pipeline.Element[T]) string {
-	return fmt.Sprintf("%+v @%s %s t=%s", e.Value, e.Window, e.Pane, e.Time)
+	p := e.Pane
+	flags := ""
+	if p.First {
+		flags += ",first"
+	}
+	if p.Last {
+		flags += ",last"
+	}
+	return fmt.Sprintf("%+v @%s %s#%d(ns=%d%s) t=%s", e.Value, e.Window, p.Timing, p.Index, p.NonSpeculativeIndex, flags, e.Time)
 }
 
 func fmtValues[T any](vs []T) []string {

@@ -176,8 +176,10 @@ func (p *producer[K, V, A, O]) dest(k K) int {
 	if p.ex.n == 1 {
 		return 0
 	}
-	return int(maphash.Comparable(hashSeed, k) % uint64(p.ex.n))
+	return int(hashOf(k) % uint64(p.ex.n))
 }
+
+func hashOf[K comparable](k K) uint64 { return maphash.Comparable(hashSeed, k) }
 
 func (p *producer[K, V, A, O]) addPartial(k K, w pipeline.Window, v V) {
 	g := p.last

@@ -11,7 +11,8 @@ import (
 // EventBytes is the nominal size of one event, for progress reporting.
 const EventBytes = 24
 
-// Source generates events [0, N) in Parts contiguous ranges, with their W1 event times.
+// Source generates events [0, N) with their W1 event times in Parts interleaved splits: split j of k produces
+// events j, j+k, j+2k, … so that all splits advance through event time together, like the partitions of a topic.
 type Source struct {
 	N     int64
 	Parts int
@@ -27,24 +28,20 @@ func (Source) Bounded() bool { return true }
 func (s Source) Splits(context.Context) ([]pipeline.Split, error) {
 	k := max(s.Parts, 1)
 	out := make([]pipeline.Split, k)
-	for i := range out {
-		lo, hi := s.bounds(i, k)
-		out[i] = pipeline.Split{ID: fmt.Sprintf("%d-%d", lo, hi), Size: (hi - lo) * EventBytes}
+	for j := range out {
+		count := (s.N - int64(j) + int64(k) - 1) / int64(k)
+		out[j] = pipeline.Split{ID: fmt.Sprintf("%d/%d", j, k), Size: max(count, 0) * EventBytes}
 	}
 	return out, nil
 }
 
-func (s Source) bounds(i, k int) (int64, int64) {
-	return s.N * int64(i) / int64(k), s.N * int64(i+1) / int64(k)
-}
-
-// Open opens a range, resuming after pos (the next event number).
+// Open opens split j/k, resuming at pos (the next event number) when given.
 func (s Source) Open(_ context.Context, sp pipeline.Split, pos []byte) (pipeline.SplitReader[Event], error) {
-	var lo, hi int64
-	if _, err := fmt.Sscanf(sp.ID, "%d-%d", &lo, &hi); err != nil {
+	var j, k int64
+	if _, err := fmt.Sscanf(sp.ID, "%d/%d", &j, &k); err != nil || k < 1 || j < 0 || j >= k {
 		return nil, fmt.Errorf("w1: bad split %q", sp.ID)
 	}
-	r := &reader{next: lo, hi: hi}
+	r := &reader{next: j, step: k, n: s.N}
 	if len(pos) == 8 {
 		r.next = int64(binary.BigEndian.Uint64(pos))
 	}
@@ -52,26 +49,29 @@ func (s Source) Open(_ context.Context, sp pipeline.Split, pos []byte) (pipeline
 }
 
 type reader struct {
-	next, hi int64
-	pos      [8]byte
+	next, step, n int64
+	pos           [8]byte
 }
 
 func (r *reader) ReadBatch(_ context.Context, b *pipeline.Batch[Event], lim pipeline.Limits) error {
-	n := min(int64(lim.MaxRecords), r.hi-r.next)
+	n := int64(0)
+	if r.next < r.n {
+		n = min(int64(lim.MaxRecords), (r.n-r.next+r.step-1)/r.step)
+	}
 	if cap(b.Values) < int(n) {
 		b.Values = make([]Event, 0, n)
 		b.Times = make([]pipeline.Time, 0, n)
 	}
 	vals, times := b.Values[:n], b.Times[:n]
 	for j := range vals {
-		e := Gen(r.next + int64(j))
+		e := Gen(r.next)
 		vals[j] = e
 		times[j] = pipeline.Time(e.Time)
+		r.next += r.step
 	}
 	b.Values, b.Times = vals, times
 	b.Bytes += n * EventBytes
-	r.next += n
-	if r.next >= r.hi {
+	if r.next >= r.n {
 		return pipeline.ErrEndOfInput
 	}
 	return nil

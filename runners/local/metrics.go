@@ -72,7 +72,8 @@ func (ru *run) account(now time.Time, took time.Duration) {
 	for k, v := range late {
 		m.late.WithLabelValues(k).Set(float64(v))
 	}
-	if ru.r.stats.Supersteps%64 == 0 {
+	var state int64
+	if ru.r.stats.Supersteps%16 == 0 || ru.ended {
 		for _, k := range ru.keyed {
 			n := 0
 			for _, c := range k.cons {
@@ -80,12 +81,14 @@ func (ru *run) account(now time.Time, took time.Duration) {
 					n += s.StateEntries()
 				}
 			}
+			state += int64(n)
 			m.state.WithLabelValues(k.t.Name()).Set(float64(n))
 		}
 	}
 	ru.r.mu.Lock()
 	ru.r.stats.Records, ru.r.stats.Bytes = recs, bytes
 	ru.r.stats.Supersteps++
+	ru.r.stats.MaxStateEntries = max(ru.r.stats.MaxStateEntries, state)
 	ru.r.stats.Late = late
 	ru.r.stats.Watermark = ru.wm
 	ru.r.mu.Unlock()

@@ -31,8 +31,11 @@ type Runner struct {
 type Stats struct {
 	// Records and Bytes count what the sources read.
 	Records, Bytes int64
-	// Failures counts records the sources could not decode (sent to dead-letter outputs).
+	// Supersteps counts micro-batches.
 	Supersteps int64
+	// MaxStateEntries is the largest number of keyed state entries (key × window or slice) seen, sampled every
+	// 16 micro-batches: it shows whether state stays bounded.
+	MaxStateEntries int64
 	// Epochs counts sink commits.
 	Epochs uint64
 	// Late counts, per transform, elements dropped behind the allowed lateness.
@@ -377,7 +380,8 @@ func (ru *run) superstep(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	// 2. Watermarks.
+	// 2. Watermarks, at the processing time after the read (sources may take a while, or move a test clock).
+	now = ru.cfg.Now()
 	readAny := false
 	allEnded := true
 	for _, s := range ru.sources {
