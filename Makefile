@@ -17,6 +17,11 @@ test: test-deps ## run vet and every test (installs what the tests need first)
 
 .PHONY: test-deps
 test-deps: ## install the test peers the tests start themselves (kinesalite via npm)
+	@scripts/install-kinesalite.sh "$(TOOLS)/kinesalite"
+
+.PHONY: kinesis
+kinesis: test-deps ## run kinesalite (Kinesis emulator) on 127.0.0.1:4567 until Ctrl-C
+	node internal/testsvc/kinesistest/kinesalite.js "$(TOOLS)/kinesalite/node_modules/kinesalite" 4567 127.0.0.1
 
 .PHONY: demo
 demo: ## run the main demo on embedded defaults (no setup)

@@ -26,7 +26,9 @@ type jitterSource[T any] struct {
 func (j *jitterSource[T]) Name() string  { return j.src.Name() }
 func (j *jitterSource[T]) Bounded() bool { return j.src.Bounded() }
 
-func (j *jitterSource[T]) Splits(ctx context.Context) ([]pipeline.Split, error) { return j.src.Splits(ctx) }
+func (j *jitterSource[T]) Splits(ctx context.Context) ([]pipeline.Split, error) {
+	return j.src.Splits(ctx)
+}
 
 func (j *jitterSource[T]) Open(ctx context.Context, sp pipeline.Split, pos []byte) (pipeline.SplitReader[T], error) {
 	r, err := j.src.Open(ctx, sp, pos)

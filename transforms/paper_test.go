@@ -20,7 +20,9 @@ import (
 
 var noon = time.Date(2015, 8, 1, 12, 0, 0, 0, time.UTC)
 
-func at(min, sec int) time.Time { return noon.Add(time.Duration(min)*time.Minute + time.Duration(sec)*time.Second) }
+func at(min, sec int) time.Time {
+	return noon.Add(time.Duration(min)*time.Minute + time.Duration(sec)*time.Second)
+}
 
 func win2(start int) pipeline.Window {
 	s := pipeline.TimeOf(at(start, 0))
@@ -32,7 +34,7 @@ func scoresScript() *teststream.Stream[int64] {
 	ts := teststream.New[int64](at(5, 0))
 	return ts.
 		AddElements(teststream.At(int64(5), at(0, 26)), teststream.At(int64(7), at(2, 26))). // proc 12:05
-		AdvanceProcessingTime(time.Minute).                                                   // proc 12:06
+		AdvanceProcessingTime(time.Minute).                                                  // proc 12:06
 		AdvanceWatermark(at(2, 0)).
 		AddElements(teststream.At(int64(3), at(3, 39)), teststream.At(int64(4), at(4, 19))).
 		AdvanceProcessingTime(time.Minute). // proc 12:07

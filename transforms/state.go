@@ -89,7 +89,9 @@ func (m MapState[K, V]) Get(sa StateAccess, k K) (V, bool) {
 func (m MapState[K, V]) Delete(sa StateAccess, k K) { delete(m.get(sa, false), k) }
 
 // All iterates over the entries (in no particular order).
-func (m MapState[K, V]) All(sa StateAccess) iter.Seq2[K, V] { return maps.All(maps.Clone(m.get(sa, false))) }
+func (m MapState[K, V]) All(sa StateAccess) iter.Seq2[K, V] {
+	return maps.All(maps.Clone(m.get(sa, false)))
+}
 
 // Clear empties the map.
 func (m MapState[K, V]) Clear(sa StateAccess) { delete(sa.cells(), m.Name) }

@@ -125,7 +125,7 @@ func Run(t testing.TB, p *pipeline.Pipeline, clock *Clock) *local.Runner {
 // scripted leaves the watermark entirely to the script.
 type scripted struct{}
 
-func (scripted) Observe(pipeline.Time)               {}
+func (scripted) Observe(pipeline.Time)             {}
 func (scripted) Watermark(time.Time) pipeline.Time { return pipeline.MinTime }
 
 type source[T any] struct{ s *Stream[T] }
