@@ -175,9 +175,9 @@ func TestPaperSessionsMergedByLateElement(t *testing.T) {
 			p := pipeline.New()
 			s := p.Root()
 			ts := teststream.New[kv](at(5, 0)).
-				AddElements(teststream.At(kv{"u", 1}, at(0, 0)), teststream.At(kv{"u", 2}, at(1, 30)), teststream.At(kv{"v", 10}, at(0, 50))).
+				AddElements(teststream.At(kv{Key: "u", Value: 1}, at(0, 0)), teststream.At(kv{Key: "u", Value: 2}, at(1, 30)), teststream.At(kv{Key: "v", Value: 10}, at(0, 50))).
 				AdvanceWatermark(at(3, 0)).
-				AddElements(teststream.At(kv{"u", 4}, at(0, 45))) // [12:00:45, 12:01:45) overlaps both sessions of u
+				AddElements(teststream.At(kv{Key: "u", Value: 4}, at(0, 45))) // [12:00:45, 12:01:45) overlaps both sessions of u
 			in := teststream.Read(s, ts)
 			sess := windowing.Into(s, in, windowing.Sessions{Gap: time.Minute}, windowing.AllowedLateness(10*time.Minute), tc.mode)
 			sums := transforms.SumPerKey(s, sess)
@@ -185,7 +185,7 @@ func TestPaperSessionsMergedByLateElement(t *testing.T) {
 				return pipeline.Window{Start: pipeline.TimeOf(a), End: pipeline.TimeOf(b)}
 			}
 			el := func(k string, v int64, w pipeline.Window, p pipeline.Pane) pipeline.Element[kv] {
-				return pipeline.Element[kv]{Value: kv{k, v}, Time: w.MaxTimestamp(), Window: w, Pane: p}
+				return pipeline.Element[kv]{Value: kv{Key: k, Value: v}, Time: w.MaxTimestamp(), Window: w, Pane: p}
 			}
 			pipelinetest.EqualsElements(s, sums,
 				el("u", 1, span(at(0, 0), at(1, 0)), pane(pipeline.OnTime, 0, 0, false)),

@@ -585,6 +585,9 @@ func (c *consumer[K, V, A, O]) fire(g *wgroup[K, A], k K, p *pane[A], final bool
 		if err != nil {
 			return err
 		}
+		if c.w.OnPane != nil {
+			c.w.OnPane(c.op.name, g.w, pn)
+		}
 		if c.op.st.Accumulation == windowing.Discarding {
 			p.acc = c.op.agg.create()
 		}

@@ -25,7 +25,7 @@ func TestStatefulRunningCountPerKey(t *testing.T) {
 		t.Run(fmt.Sprint(workers), func(t *testing.T) {
 			p := pipeline.New()
 			s := p.Root()
-			in := pipelinetest.Create(s, skv{"a", 0}, skv{"b", 0}, skv{"a", 0}, skv{"a", 0}, skv{"b", 0})
+			in := pipelinetest.Create(s, skv{Key: "a", Value: 0}, skv{Key: "b", Value: 0}, skv{Key: "a", Value: 0}, skv{Key: "a", Value: 0}, skv{Key: "b", Value: 0})
 			out := transforms.StatefulParDo(s, in, transforms.StatefulFuncs[string, int, string]{
 				Process: func(_ context.Context, sc *transforms.StateContext[string], e pipeline.Element[int], emit transforms.Emitter[string]) error {
 					n, _ := count.Read(sc)
@@ -48,8 +48,8 @@ func TestStatefulBagFlushedByEventTimer(t *testing.T) {
 			p := pipeline.New()
 			s := p.Root()
 			in := pipelinetest.CreateTimed(s,
-				pipelinetest.AtMillis(skv{"a", 1}, 1000), pipelinetest.AtMillis(skv{"a", 2}, 2000),
-				pipelinetest.AtMillis(skv{"a", 4}, 61000), pipelinetest.AtMillis(skv{"b", 8}, 3000))
+				pipelinetest.AtMillis(skv{Key: "a", Value: 1}, 1000), pipelinetest.AtMillis(skv{Key: "a", Value: 2}, 2000),
+				pipelinetest.AtMillis(skv{Key: "a", Value: 4}, 61000), pipelinetest.AtMillis(skv{Key: "b", Value: 8}, 3000))
 			w := windowing.Into(s, in, windowing.Fixed{Size: time.Minute})
 			out := transforms.StatefulParDo(s, w, transforms.StatefulFuncs[string, int, skv]{
 				Process: func(_ context.Context, sc *transforms.StateContext[string], e pipeline.Element[int], _ transforms.Emitter[skv]) error {
@@ -63,15 +63,15 @@ func TestStatefulBagFlushedByEventTimer(t *testing.T) {
 						sum += v
 					}
 					bag.Clear(sc)
-					emit.Emit(skv{sc.Key(), sum})
+					emit.Emit(skv{Key: sc.Key(), Value: sum})
 					return nil
 				}})
 			w0 := pipeline.Window{Start: 0, End: 60000}
 			w1 := pipeline.Window{Start: 60000, End: 120000}
 			pipelinetest.EqualsElements(s, out,
-				pipeline.Element[skv]{Value: skv{"a", 3}, Time: 59999, Window: w0, Pane: pipeline.NoFiringPane},
-				pipeline.Element[skv]{Value: skv{"b", 8}, Time: 59999, Window: w0, Pane: pipeline.NoFiringPane},
-				pipeline.Element[skv]{Value: skv{"a", 4}, Time: 119999, Window: w1, Pane: pipeline.NoFiringPane},
+				pipeline.Element[skv]{Value: skv{Key: "a", Value: 3}, Time: 59999, Window: w0, Pane: pipeline.NoFiringPane},
+				pipeline.Element[skv]{Value: skv{Key: "b", Value: 8}, Time: 59999, Window: w0, Pane: pipeline.NoFiringPane},
+				pipeline.Element[skv]{Value: skv{Key: "a", Value: 4}, Time: 119999, Window: w1, Pane: pipeline.NoFiringPane},
 			)
 			pipelinetest.Run(t, p, local.Config{Workers: 2, Mode: mode, BatchRecords: 1})
 		})
@@ -85,11 +85,11 @@ func TestStatefulProcessingTimerMapAndCombiningState(t *testing.T) {
 	total := transforms.CombiningState[int, int, int]{Name: "total", Combiner: transforms.SumFn[int]{}}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ts := teststream.New[skv](start).
-		AddElements(teststream.At(skv{"a", 1}, start), teststream.At(skv{"a", 1}, start), teststream.At(skv{"a", 5}, start)).
+		AddElements(teststream.At(skv{Key: "a", Value: 1}, start), teststream.At(skv{Key: "a", Value: 1}, start), teststream.At(skv{Key: "a", Value: 5}, start)).
 		AdvanceProcessingTime(30 * time.Second).
-		AddElements(teststream.At(skv{"a", 7}, start)).
+		AddElements(teststream.At(skv{Key: "a", Value: 7}, start)).
 		AdvanceProcessingTime(31 * time.Second). // 61 s after the first element: the timer fires
-		AddElements(teststream.At(skv{"a", 9}, start))
+		AddElements(teststream.At(skv{Key: "a", Value: 9}, start))
 	p := pipeline.New()
 	s := p.Root()
 	in := teststream.Read(s, ts)
@@ -126,9 +126,9 @@ func TestStatefulProcessingTimerMapAndCombiningState(t *testing.T) {
 func TestStatefulLateDataCounted(t *testing.T) {
 	start := time.UnixMilli(0).UTC()
 	ts := teststream.New[skv](start).
-		AddElements(teststream.At(skv{"a", 1}, start.Add(10*time.Second))).
+		AddElements(teststream.At(skv{Key: "a", Value: 1}, start.Add(10*time.Second))).
 		AdvanceWatermark(start.Add(2 * time.Minute)).
-		AddElements(teststream.At(skv{"a", 2}, start.Add(20*time.Second))) // window [0, 1m) expired
+		AddElements(teststream.At(skv{Key: "a", Value: 2}, start.Add(20*time.Second))) // window [0, 1m) expired
 	p := pipeline.New()
 	s := p.Root()
 	in := windowing.Into(s, teststream.Read(s, ts), windowing.Fixed{Size: time.Minute})
@@ -145,7 +145,7 @@ func TestStatefulLateDataCounted(t *testing.T) {
 func TestStatefulErrorNamesTransformAndKey(t *testing.T) {
 	p := pipeline.New()
 	s := p.Root()
-	in := pipelinetest.Create(s, skv{"bad", 1})
+	in := pipelinetest.Create(s, skv{Key: "bad", Value: 1})
 	_ = transforms.StatefulParDo(s, in, transforms.StatefulFuncs[string, int, int]{
 		Process: func(context.Context, *transforms.StateContext[string], pipeline.Element[int], transforms.Emitter[int]) error {
 			return fmt.Errorf("boom")

@@ -44,6 +44,8 @@ type Worker struct {
 	Current string
 	// Late counts elements dropped because they arrived after their window's allowed lateness, per transform.
 	Late map[string]int64
+	// OnPane, when set, is called by groupings for every pane they emit (for latency metrics).
+	OnPane func(transform string, w pipeline.Window, p pipeline.Pane)
 }
 
 // PanicError turns a recovered panic value into an error naming the transform.

@@ -44,6 +44,40 @@ type Stats struct {
 	Watermark pipeline.Time
 	// Duration is the wall time of the run.
 	Duration time.Duration
+	// OnTimeLag holds a uniform sample (up to 10000 per worker) of on-time panes' emit lag: processing time at
+	// emission minus the window's end in event time. Meaningful when event time follows the clock (live data).
+	OnTimeLag []time.Duration
+}
+
+// LagQuantile returns the q-quantile (0..1) of the sampled on-time emit lags, 0 when none.
+func (s Stats) LagQuantile(q float64) time.Duration {
+	if len(s.OnTimeLag) == 0 {
+		return 0
+	}
+	l := slices.Clone(s.OnTimeLag)
+	slices.Sort(l)
+	return l[min(int(q*float64(len(l))), len(l)-1)]
+}
+
+// reservoir keeps a uniform sample of durations (Vitter's algorithm R).
+type reservoir struct {
+	seen int64
+	rng  uint64
+	d    []time.Duration
+}
+
+func (r *reservoir) add(d time.Duration) {
+	r.seen++
+	if len(r.d) < 10000 {
+		r.d = append(r.d, d)
+		return
+	}
+	r.rng ^= r.rng << 13
+	r.rng ^= r.rng >> 7
+	r.rng ^= r.rng << 17
+	if j := int64(r.rng % uint64(r.seen)); j < int64(len(r.d)) {
+		r.d[j] = d
+	}
 }
 
 // New returns a runner with cfg.
@@ -103,6 +137,10 @@ func (r *Runner) Run(ctx context.Context, p *pipeline.Pipeline) error {
 	}
 	r.mu.Lock()
 	r.stats.Duration = time.Since(start)
+	r.stats.OnTimeLag = nil
+	for _, l := range ru.lags {
+		r.stats.OnTimeLag = append(r.stats.OnTimeLag, l.d...)
+	}
 	r.mu.Unlock()
 	return err
 }
@@ -128,6 +166,7 @@ type run struct {
 	keyed   []*keyedNode
 	sinks   []*sinkNode
 	life    [][]exec.Lifecycle // per worker
+	lags    []reservoir        // per worker: on-time pane emit lags
 	epoch   uint64
 	ended   bool
 	drain   bool
@@ -214,8 +253,23 @@ func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 	}
 
 	ru.life = make([][]exec.Lifecycle, cfg.Workers)
+	ru.lags = make([]reservoir, cfg.Workers)
+	for i := range ru.lags {
+		ru.lags[i].rng = uint64(i + 1)
+	}
 	for wi := range cfg.Workers {
 		w := &exec.Worker{Index: wi, Count: cfg.Workers, Ctx: ctx, Now: cfg.Now, Logger: cfg.Logger}
+		lags := &ru.lags[wi]
+		w.OnPane = func(_ string, win pipeline.Window, p pipeline.Pane) {
+			if win.End == pipeline.MaxTime || win.End == pipeline.MinTime {
+				return
+			}
+			lag := cfg.Now().Sub(win.End.Std())
+			r.metrics.emitLag.WithLabelValues(p.Timing.String()).Observe(lag.Seconds())
+			if p.Timing == pipeline.OnTime {
+				lags.add(lag)
+			}
+		}
 		ru.workers = append(ru.workers, w)
 		inputs := map[*pipeline.Transform][]any{}
 		for i := len(ts) - 1; i >= 0; i-- {

@@ -156,17 +156,25 @@ func (s *source) updateWatermark(cfg Config, now time.Time, drain bool) {
 	if cfg.Mode == Batch {
 		return
 	}
+	// The minimum over active splits; splits idle for longer than the timeout do not count. When every split is
+	// idle, the maximum over them, as Flink's StatusWatermarkValve does: nothing is arriving, so nothing can be
+	// late relative to what was seen.
 	idle := s.op.IdleTimeout()
 	wm, any := pipeline.MaxTime, false
+	idleMax, anyIdle := pipeline.MinTime, false
 	for _, sp := range s.splits {
 		if sp.done || !s.ready(sp) {
 			continue
 		}
+		w := max(sp.est.Watermark(now), sp.hint)
 		if idle > 0 && now.Sub(sp.lastData) >= idle {
+			idleMax, anyIdle = max(idleMax, w), true
 			continue
 		}
-		w := max(sp.est.Watermark(now), sp.hint)
 		wm, any = min(wm, w), true
+	}
+	if !any && anyIdle {
+		wm, any = idleMax, true
 	}
 	if any && wm > s.wm {
 		s.wm = wm
