@@ -19,9 +19,15 @@ type Result[T any] struct {
 
 // Collect writes col to an in-memory, exactly-once sink and returns its result, read after the run.
 func Collect[T any](s pipeline.Scope, col pipeline.PCollection[T]) *Result[T] {
-	r := &Result[T]{staged: map[uint64][]pipeline.Element[T]{}, committed: map[uint64]bool{}}
+	r := NewResult[T]()
 	pipeline.Write(s.Scope("Collect"), col, pipeline.Sink[T](r))
 	return r
+}
+
+// NewResult returns an empty Result, usable as an exactly-once pipeline.Sink by itself: it publishes what a
+// writer prepared only when the token is committed, once, even across runs (as after a crash and restart).
+func NewResult[T any]() *Result[T] {
+	return &Result[T]{staged: map[uint64][]pipeline.Element[T]{}, committed: map[uint64]bool{}}
 }
 
 // Elements returns the committed elements with their times, windows and panes.

@@ -20,7 +20,7 @@ func Flatten[T any](s pipeline.Scope, cols ...pipeline.PCollection[T]) pipeline.
 		ins[i] = c
 		if c.Valid() {
 			if st := windowing.Of(c); st.String() != first.String() || st.Deferred != first.Deferred {
-				s.Errorf("Flatten: input %d has windowing %s but input 0 has %s; window them alike first", i, st, first)
+				s.Errorf("Flatten: input %d has windowing %s but input 0 has %s; window them alike first (for example windowing.Into(s, c, windowing.Global{}))", i, st, first)
 				return pipeline.PCollection[T]{}
 			}
 		}

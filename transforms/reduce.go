@@ -85,6 +85,7 @@ type partItem[K comparable, A any] struct {
 type exchange[K comparable, V, A, O any] struct {
 	op   *reduceOp[K, V, A, O]
 	n    int
+	cons []*consumer[K, V, A, O] // by worker, once instantiated
 	raw  [][][]rawItem[K, V]  // [producer][consumer]
 	part [][][]partItem[K, A] // [producer][consumer]
 }
@@ -122,6 +123,10 @@ func (ex *exchange[K, V, A, O]) Instantiate(w *exec.Worker, outs []any) ([]any, 
 	if o.mode == modeSliced {
 		c.sl = newSliceState[K, A](o)
 	}
+	if len(ex.cons) < ex.n {
+		ex.cons = make([]*consumer[K, V, A, O], ex.n)
+	}
+	ex.cons[w.Index] = c
 	return []any{p}, c, nil
 }
 
@@ -150,6 +155,7 @@ type pgroup[K comparable] struct {
 }
 
 func (p *producer[K, V, A, O]) Push(e pipeline.Element[KV[K, V]]) error {
+	p.w.Current = p.op.name // the combiner's CreateAccumulator and AddInput run here
 	switch {
 	case p.op.mode == modeSliced:
 		return p.pushSliced(e)
@@ -316,6 +322,7 @@ func (c *consumer[K, V, A, O]) StateEntries() int {
 }
 
 func (c *consumer[K, V, A, O]) Process() error {
+	c.w.Current = c.op.name // the combiner's MergeAccumulators runs here
 	c.now = c.w.Now()
 	for i := range c.ex.n {
 		parts := c.ex.part[i][c.j]
@@ -426,6 +433,7 @@ func (c *consumer[K, V, A, O]) Advance(wm pipeline.Time, now time.Time) error {
 	}
 	c.prev, c.wm, c.now = c.wm, wm, now
 	c.prod.wm = wm
+	c.w.Current = c.op.name // firing merges and extracts
 	if c.sl != nil {
 		if err := c.sl.advance(c); err != nil {
 			return err
@@ -559,7 +567,7 @@ func (c *consumer[K, V, A, O]) fire(g *wgroup[K, A], k K, p *pane[A], final bool
 	finished := false
 	if p.trig != nil {
 		p.trig.onFire(c.op.trig, c.wm, g.w.End, c.now)
-		finished = p.trig.finished
+		finished = p.trig.Finished
 	}
 	last := final || finished || c.op.expired(g.w, c.wm)
 	emit := p.fresh > 0 || (timing == pipeline.OnTime && !c.op.st.OnTimeIfNonEmpty)

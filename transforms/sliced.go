@@ -255,6 +255,8 @@ func (s *sliceState[K, A]) advance(c sliceHost[K, A]) error {
 	return nil
 }
 
+func heapPushTime(h *timeHeap, t pipeline.Time) { heap.Push(h, t) }
+
 type timeHeap []pipeline.Time
 
 func (h timeHeap) Len() int           { return len(h) }

@@ -26,7 +26,10 @@ func (v ValueState[T]) Read(sa StateAccess) (T, bool) {
 }
 
 // Write stores x.
-func (v ValueState[T]) Write(sa StateAccess, x T) { sa.cells()[v.Name] = x }
+func (v ValueState[T]) Write(sa StateAccess, x T) {
+	registerGob[T]()
+	sa.cells()[v.Name] = x
+}
 
 // Clear removes the value.
 func (v ValueState[T]) Clear(sa StateAccess) { delete(sa.cells(), v.Name) }
@@ -37,7 +40,10 @@ type BagState[T any] struct{ Name string }
 // Add appends x.
 func (b BagState[T]) Add(sa StateAccess, x T) {
 	c := sa.cells()
-	s, _ := c[b.Name].([]T)
+	s, ok := c[b.Name].([]T)
+	if !ok {
+		registerGob[[]T]()
+	}
 	c[b.Name] = append(s, x)
 }
 
@@ -70,6 +76,7 @@ func (m MapState[K, V]) get(sa StateAccess, create bool) map[K]V {
 	c := sa.cells()
 	x, _ := c[m.Name].(map[K]V)
 	if x == nil && create {
+		registerGob[map[K]V]()
 		x = map[K]V{}
 		c[m.Name] = x
 	}
@@ -107,6 +114,7 @@ func (c CombiningState[In, Acc, Out]) Add(sa StateAccess, x In) {
 	cells := sa.cells()
 	acc, ok := cells[c.Name].(Acc)
 	if !ok {
+		registerGob[Acc]()
 		acc = c.Combiner.CreateAccumulator()
 	}
 	cells[c.Name] = c.Combiner.AddInput(acc, x)
@@ -159,10 +167,10 @@ type StateContext[K comparable] struct {
 }
 
 type timerSpec struct {
-	domain TimeDomain
-	t      pipeline.Time
-	pt     time.Time
-	clear  bool
+	Domain TimeDomain
+	T      pipeline.Time
+	PT     time.Time
+	Clear  bool
 }
 
 func (sc *StateContext[K]) cells() map[string]any { return sc.ks.cells }
@@ -181,16 +189,16 @@ func (sc *StateContext[K]) Now() time.Time { return sc.now }
 
 // SetEventTimer sets (or moves) the event-time timer name of this key and window to t.
 func (sc *StateContext[K]) SetEventTimer(name string, t pipeline.Time) {
-	sc.sets(name, timerSpec{domain: EventTime, t: t})
+	sc.sets(name, timerSpec{Domain: EventTime, T: t})
 }
 
 // SetProcessingTimer sets (or moves) the processing-time timer name of this key and window to t.
 func (sc *StateContext[K]) SetProcessingTimer(name string, t time.Time) {
-	sc.sets(name, timerSpec{domain: ProcessingTime, pt: t})
+	sc.sets(name, timerSpec{Domain: ProcessingTime, PT: t})
 }
 
 // ClearTimer cancels the timer name.
-func (sc *StateContext[K]) ClearTimer(name string) { sc.sets(name, timerSpec{clear: true}) }
+func (sc *StateContext[K]) ClearTimer(name string) { sc.sets(name, timerSpec{Clear: true}) }
 
 // StatefulDoFn processes the elements of each key in order of arrival, with state and timers scoped to the key
 // and the element's window (Beam's stateful DoFn, Flink's KeyedProcessFunction).

@@ -43,8 +43,9 @@ func statefulParDo[K comparable, V, Out any](s pipeline.Scope, o options, col pi
 func (o *stateOp[K, V, Out]) String() string { return o.kind }
 
 type stateExchange[K comparable, V, Out any] struct {
-	op  *stateOp[K, V, Out]
-	n   int
+	op   *stateOp[K, V, Out]
+	cons []*stateConsumer[K, V, Out]
+	n    int
 	buf [][][]pipeline.Element[KV[K, V]]
 }
 
@@ -64,6 +65,10 @@ func (ex *stateExchange[K, V, Out]) Instantiate(w *exec.Worker, outs []any) ([]a
 	c := &stateConsumer[K, V, Out]{op: ex.op, ex: ex, w: w, emit: e.(*emitter[Out]), wm: pipeline.MinTime,
 		keys: map[skey[K]]*keyState{}, x: windowing.NewExploder[KV[K, V]](ex.op.st)}
 	c.emit.setCurrent(&c.meta)
+	if len(ex.cons) < ex.n {
+		ex.cons = make([]*stateConsumer[K, V, Out], ex.n)
+	}
+	ex.cons[w.Index] = c
 	return []any{&stateProducer[K, V, Out]{c: c}}, c, nil
 }
 
@@ -148,7 +153,7 @@ func (c *stateConsumer[K, V, Out]) push(h *timerHeap[K], e timerEntry[K]) {
 
 func (c *stateConsumer[K, V, Out]) context(k skey[K], ks *keyState) *StateContext[K] {
 	return &StateContext[K]{key: k.k, ks: ks, w: k.w, wm: c.wm, now: c.now, sets: func(name string, t timerSpec) {
-		if t.clear {
+		if t.Clear {
 			delete(ks.timers, name)
 			return
 		}
@@ -156,10 +161,10 @@ func (c *stateConsumer[K, V, Out]) context(k skey[K], ks *keyState) *StateContex
 			ks.timers = map[string]timerSpec{}
 		}
 		ks.timers[name] = t
-		if t.domain == EventTime {
-			c.push(&c.event, timerEntry[K]{at: t.t, key: k, name: name})
+		if t.Domain == EventTime {
+			c.push(&c.event, timerEntry[K]{at: t.T, key: k, name: name})
 		} else {
-			c.push(&c.proc, timerEntry[K]{pt: t.pt, key: k, name: name})
+			c.push(&c.proc, timerEntry[K]{pt: t.PT, key: k, name: name})
 		}
 	}}
 }
@@ -193,7 +198,7 @@ func (c *stateConsumer[K, V, Out]) fire(te timerEntry[K], domain TimeDomain) err
 		return nil
 	}
 	spec, ok := ks.timers[te.name]
-	if !ok || spec.domain != domain || (domain == EventTime && spec.t != te.at) || (domain == ProcessingTime && !spec.pt.Equal(te.pt)) {
+	if !ok || spec.Domain != domain || (domain == EventTime && spec.T != te.at) || (domain == ProcessingTime && !spec.PT.Equal(te.pt)) {
 		return nil // cleared or moved since
 	}
 	delete(ks.timers, te.name)

@@ -9,28 +9,28 @@ import (
 
 // tstate is the runtime state of one trigger node for one key and window; its children mirror the trigger's.
 type tstate struct {
-	count    int64
-	deadline time.Time
-	onTime   bool // AfterWatermark: the on-time firing happened
-	latched  bool // AfterAll child: has fired
-	finished bool
-	kids     []*tstate
+	Count    int64
+	Deadline time.Time
+	OnTime   bool // AfterWatermark: the on-time firing happened
+	Latched  bool // AfterAll child: has fired
+	Finished bool
+	Kids     []*tstate
 }
 
 func newTState(t windowing.Trigger) *tstate {
 	s := &tstate{}
 	switch t := t.(type) {
 	case windowing.AfterWatermark:
-		s.kids = []*tstate{newTState(t.Early), newTState(t.Late)}
+		s.Kids = []*tstate{newTState(t.Early), newTState(t.Late)}
 	case windowing.Repeatedly:
-		s.kids = []*tstate{newTState(t.Trigger)}
+		s.Kids = []*tstate{newTState(t.Trigger)}
 	case windowing.AfterAny:
 		for _, c := range t {
-			s.kids = append(s.kids, newTState(c))
+			s.Kids = append(s.Kids, newTState(c))
 		}
 	case windowing.AfterAll:
 		for _, c := range t {
-			s.kids = append(s.kids, newTState(c))
+			s.Kids = append(s.Kids, newTState(c))
 		}
 	}
 	return s
@@ -40,77 +40,77 @@ func (s *tstate) reset(t windowing.Trigger) {
 	if t == nil {
 		return
 	}
-	s.count, s.deadline, s.onTime, s.latched, s.finished = 0, time.Time{}, false, false, false
+	s.Count, s.Deadline, s.OnTime, s.Latched, s.Finished = 0, time.Time{}, false, false, false
 	switch t := t.(type) {
 	case windowing.AfterWatermark:
-		s.kids[0].reset(t.Early)
-		s.kids[1].reset(t.Late)
+		s.Kids[0].reset(t.Early)
+		s.Kids[1].reset(t.Late)
 	case windowing.Repeatedly:
-		s.kids[0].reset(t.Trigger)
+		s.Kids[0].reset(t.Trigger)
 	case windowing.AfterAny:
 		for i, c := range t {
-			s.kids[i].reset(c)
+			s.Kids[i].reset(c)
 		}
 	case windowing.AfterAll:
 		for i, c := range t {
-			s.kids[i].reset(c)
+			s.Kids[i].reset(c)
 		}
 	}
 }
 
 // onElement records n new elements arriving at processing time now.
 func (s *tstate) onElement(t windowing.Trigger, n int64, now time.Time) {
-	if t == nil || s.finished {
+	if t == nil || s.Finished {
 		return
 	}
 	switch t := t.(type) {
 	case windowing.AfterWatermark:
-		if !s.onTime {
-			s.kids[0].onElement(t.Early, n, now)
+		if !s.OnTime {
+			s.Kids[0].onElement(t.Early, n, now)
 		} else {
-			s.kids[1].onElement(t.Late, n, now)
+			s.Kids[1].onElement(t.Late, n, now)
 		}
 	case windowing.AfterCount:
-		s.count += n
+		s.Count += n
 	case windowing.AfterProcessingTime:
-		if s.deadline.IsZero() {
-			s.deadline = now.Add(t.Delay)
+		if s.Deadline.IsZero() {
+			s.Deadline = now.Add(t.Delay)
 		}
 	case windowing.Repeatedly:
-		s.kids[0].onElement(t.Trigger, n, now)
+		s.Kids[0].onElement(t.Trigger, n, now)
 	case windowing.AfterAny:
 		for i, c := range t {
-			s.kids[i].onElement(c, n, now)
+			s.Kids[i].onElement(c, n, now)
 		}
 	case windowing.AfterAll:
 		for i, c := range t {
-			s.kids[i].onElement(c, n, now)
+			s.Kids[i].onElement(c, n, now)
 		}
 	}
 }
 
 // shouldFire evaluates the trigger for a window ending at end, at watermark wm and processing time now.
 func (s *tstate) shouldFire(t windowing.Trigger, wm, end pipeline.Time, now time.Time) bool {
-	if t == nil || s.finished {
+	if t == nil || s.Finished {
 		return false
 	}
 	switch t := t.(type) {
 	case windowing.Default:
 		return wm >= end
 	case windowing.AfterWatermark:
-		if !s.onTime {
-			return wm >= end || s.kids[0].shouldFire(t.Early, wm, end, now)
+		if !s.OnTime {
+			return wm >= end || s.Kids[0].shouldFire(t.Early, wm, end, now)
 		}
-		return s.kids[1].shouldFire(t.Late, wm, end, now)
+		return s.Kids[1].shouldFire(t.Late, wm, end, now)
 	case windowing.AfterCount:
-		return s.count >= t.N
+		return s.Count >= t.N
 	case windowing.AfterProcessingTime:
-		return !s.deadline.IsZero() && !now.Before(s.deadline)
+		return !s.Deadline.IsZero() && !now.Before(s.Deadline)
 	case windowing.Repeatedly:
-		return s.kids[0].shouldFire(t.Trigger, wm, end, now)
+		return s.Kids[0].shouldFire(t.Trigger, wm, end, now)
 	case windowing.AfterAny:
 		for i, c := range t {
-			if s.kids[i].shouldFire(c, wm, end, now) {
+			if s.Kids[i].shouldFire(c, wm, end, now) {
 				return true
 			}
 		}
@@ -118,11 +118,11 @@ func (s *tstate) shouldFire(t windowing.Trigger, wm, end pipeline.Time, now time
 	case windowing.AfterAll:
 		all := true
 		for i, c := range t {
-			k := s.kids[i]
-			if !k.latched && k.shouldFire(c, wm, end, now) {
-				k.latched = true
+			k := s.Kids[i]
+			if !k.Latched && k.shouldFire(c, wm, end, now) {
+				k.Latched = true
 			}
-			all = all && k.latched
+			all = all && k.Latched
 		}
 		return all
 	}
@@ -135,32 +135,32 @@ func (s *tstate) onFire(t windowing.Trigger, wm, end pipeline.Time, now time.Tim
 	case windowing.Default:
 		// Repeatedly(AfterWatermark): fires again for every later batch of (late) data.
 	case windowing.AfterWatermark:
-		if !s.onTime {
+		if !s.OnTime {
 			if wm >= end {
-				s.onTime = true
+				s.OnTime = true
 				if t.Late == nil {
-					s.finished = true
+					s.Finished = true
 				}
 				return
 			}
-			s.kids[0].reset(t.Early) // early firings repeat until the watermark passes
+			s.Kids[0].reset(t.Early) // early firings repeat until the watermark passes
 			return
 		}
-		s.kids[1].reset(t.Late) // late firings repeat
+		s.Kids[1].reset(t.Late) // late firings repeat
 	case windowing.AfterCount, windowing.AfterProcessingTime, windowing.AfterAny, windowing.AfterAll:
-		s.finished = true
+		s.Finished = true
 	case windowing.Repeatedly:
-		s.kids[0].reset(t.Trigger)
+		s.Kids[0].reset(t.Trigger)
 	}
 }
 
 // nextDeadline returns the earliest processing-time deadline in the tree, zero if none.
 func (s *tstate) nextDeadline() time.Time {
-	if s.finished {
+	if s.Finished {
 		return time.Time{}
 	}
-	d := s.deadline
-	for _, k := range s.kids {
+	d := s.Deadline
+	for _, k := range s.Kids {
 		if kd := k.nextDeadline(); !kd.IsZero() && (d.IsZero() || kd.Before(d)) {
 			d = kd
 		}
@@ -170,14 +170,14 @@ func (s *tstate) nextDeadline() time.Time {
 
 // mergeFrom folds the state of a merged-away session window into s.
 func (s *tstate) mergeFrom(o *tstate) {
-	s.count += o.count
-	if !o.deadline.IsZero() && (s.deadline.IsZero() || o.deadline.Before(s.deadline)) {
-		s.deadline = o.deadline
+	s.Count += o.Count
+	if !o.Deadline.IsZero() && (s.Deadline.IsZero() || o.Deadline.Before(s.Deadline)) {
+		s.Deadline = o.Deadline
 	}
-	s.latched = s.latched || o.latched
-	for i := range s.kids {
-		if i < len(o.kids) {
-			s.kids[i].mergeFrom(o.kids[i])
+	s.Latched = s.Latched || o.Latched
+	for i := range s.Kids {
+		if i < len(o.Kids) {
+			s.Kids[i].mergeFrom(o.Kids[i])
 		}
 	}
 }

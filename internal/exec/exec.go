@@ -6,6 +6,7 @@ package exec
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -107,6 +108,18 @@ type Consumer interface {
 	// state that can no longer change. It also tells this worker's producer side the new watermark, so that it
 	// routes data behind the allowed lateness before pre-combining.
 	Advance(wm pipeline.Time, now time.Time) error
+}
+
+// Snapshotter is implemented by consumers whose state a checkpoint holds. Snapshot is called between
+// micro-batches, when nothing is in flight.
+type Snapshotter interface {
+	Snapshot(w io.Writer) error
+}
+
+// Restorer is implemented by exchanges whose consumers can be restored: it reads the snapshots written by every
+// worker of the checkpointed run (whatever their number) and gives each current consumer the keys it now owns.
+type Restorer interface {
+	Restore(snapshots []io.Reader) error
 }
 
 // StateSize is optionally implemented by consumers to report how many keys/windows they hold.

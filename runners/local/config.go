@@ -63,6 +63,15 @@ type Config struct {
 	Progress io.Writer
 	// ProgressInterval is the time between progress lines (default 5s).
 	ProgressInterval time.Duration
+	// Checkpoints, when set, makes every epoch a checkpoint: operator state, source positions and watermarks and
+	// the sinks' commit tokens are written there atomically before the sinks publish, and a run restores the
+	// newest checkpoint found there before it starts. Epochs then also happen in batch mode, every
+	// EpochInterval.
+	Checkpoints CheckpointStore
+	// KeepCheckpoints is how many complete checkpoints are kept (default 3); older ones are deleted.
+	KeepCheckpoints int
+	// StartFrom names a savepoint (see Runner.Savepoint) to restore instead of the newest checkpoint.
+	StartFrom string
 }
 
 func (c Config) withDefaults() Config {
@@ -89,6 +98,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.KeepCheckpoints <= 0 {
+		c.KeepCheckpoints = 3
 	}
 	if c.ProgressInterval <= 0 {
 		c.ProgressInterval = 5 * time.Second

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ type Runner struct {
 	metrics *metrics
 	mu      sync.Mutex
 	stats   Stats
+	active  *run
 }
 
 // Stats summarises a run.
@@ -124,6 +126,18 @@ func (r *Runner) Run(ctx context.Context, p *pipeline.Pipeline) error {
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	r.active = ru
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.active = nil
+		r.mu.Unlock()
+	}()
+	if err := ru.restore(ctx); err != nil {
+		_ = ru.close(context.WithoutCancel(ctx))
+		return err
+	}
 	if r.cfg.MetricsAddr != "" && r.reg != nil {
 		stop, err := serveMetrics(r.cfg.MetricsAddr, r.reg)
 		if err != nil {
@@ -177,6 +191,43 @@ type run struct {
 	started      time.Time
 	lastEpoch    time.Time
 	lastData     time.Time
+	restoredFrom string
+	savepoints   chan savepointReq
+}
+
+type savepointReq struct {
+	name string
+	done chan error
+}
+
+// Savepoint asks the running job to write a savepoint named name (a checkpoint that is never deleted) at the end
+// of the current micro-batch, and waits for it. Start a later run from it with Config.StartFrom. It needs
+// Config.Checkpoints.
+func (r *Runner) Savepoint(ctx context.Context, name string) error {
+	if r.cfg.Checkpoints == nil {
+		return errors.New("kappa: savepoints need Config.Checkpoints")
+	}
+	if name == "" || strings.ContainsAny(name, "/\\") {
+		return fmt.Errorf("kappa: bad savepoint name %q", name)
+	}
+	r.mu.Lock()
+	ru := r.active
+	r.mu.Unlock()
+	if ru == nil {
+		return errors.New("kappa: no run in progress")
+	}
+	req := savepointReq{name: name, done: make(chan error, 1)}
+	select {
+	case ru.savepoints <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 type keyedNode struct {
@@ -196,7 +247,7 @@ type sinkNode struct {
 // plan classifies the operators, creates the exchanges and instantiates every operator on every worker.
 func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 	cfg := r.cfg
-	ru := &run{r: r, cfg: cfg, p: p, wm: pipeline.MinTime, started: time.Now()}
+	ru := &run{r: r, cfg: cfg, p: p, wm: pipeline.MinTime, started: time.Now(), savepoints: make(chan savepointReq)}
 	ru.lastProgress, ru.lastEpoch, ru.lastData = ru.started, cfg.Now(), cfg.Now()
 	ts := p.Transforms()
 	srcIdx := map[*pipeline.Transform]int{}
@@ -403,10 +454,15 @@ func (ru *run) loop(ctx context.Context) error {
 		if ru.ended {
 			return ru.commitEpoch(ctx, true)
 		}
-		if ru.cfg.Mode == Stream && ru.cfg.Now().Sub(ru.lastEpoch) >= ru.cfg.EpochInterval {
+		if (ru.cfg.Mode == Stream || ru.cfg.Checkpoints != nil) && ru.cfg.Now().Sub(ru.lastEpoch) >= ru.cfg.EpochInterval {
 			if err := ru.commitEpoch(ctx, false); err != nil {
 				return err
 			}
+		}
+		select {
+		case req := <-ru.savepoints:
+			req.done <- ru.savepoint(ctx, req.name)
+		default:
 		}
 	}
 }
@@ -535,6 +591,11 @@ func (ru *run) commitEpoch(ctx context.Context, final bool) error {
 	}); err != nil {
 		return err
 	}
+	if ru.cfg.Checkpoints != nil {
+		if err := ru.writeCheckpoint(ctx, checkpointName(ru.epoch), tokens); err != nil {
+			return err
+		}
+	}
 	if err := ru.parallel(func(w *exec.Worker) error {
 		for i, s := range ru.sinks {
 			if err := s.runners[w.Index].Commit(ctx, tokens[w.Index][i]); err != nil {
@@ -550,6 +611,11 @@ func (ru *run) commitEpoch(ctx context.Context, final bool) error {
 			return err
 		}
 	}
+	if ru.cfg.Checkpoints != nil {
+		if err := ru.collectCheckpoints(ctx); err != nil {
+			ru.cfg.Logger.Warn("kappa: could not delete old checkpoints", "err", err)
+		}
+	}
 	ru.epoch++
 	ru.lastEpoch = ru.cfg.Now()
 	ru.r.metrics.epochs.Inc()
@@ -557,6 +623,34 @@ func (ru *run) commitEpoch(ctx context.Context, final bool) error {
 	ru.r.stats.Epochs = ru.epoch
 	ru.r.mu.Unlock()
 	return nil
+}
+
+// savepoint ends an epoch whose checkpoint is also written as the savepoint name.
+func (ru *run) savepoint(ctx context.Context, name string) error {
+	if err := ru.commitEpoch(ctx, false); err != nil {
+		return err
+	}
+	// The epoch just committed left nothing staged; an empty prepare round gives the savepoint its own tokens.
+	tokens := make([][][]byte, len(ru.workers))
+	if err := ru.parallel(func(w *exec.Worker) error {
+		tokens[w.Index] = make([][]byte, len(ru.sinks))
+		for i, s := range ru.sinks {
+			e := pipeline.Epoch{ID: ru.epoch, Watermark: ru.stageWatermark(s.srcs)}
+			tok, err := s.runners[w.Index].Prepare(ctx, e)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.t.Name(), err)
+			}
+			tokens[w.Index][i] = tok
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := ru.writeCheckpoint(ctx, savepointPrefix+name+"/", tokens); err != nil {
+		return err
+	}
+	ru.cfg.Logger.Info("kappa: savepoint written", "name", name, "epoch", ru.epoch)
+	return ru.commitEpoch(ctx, false)
 }
 
 func (ru *run) close(ctx context.Context) error {

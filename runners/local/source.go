@@ -17,6 +17,8 @@ type split struct {
 	sr       exec.SplitRunner
 	est      pipeline.WatermarkEstimator
 	hint     pipeline.Time
+	maxSeen  pipeline.Time // largest event time read, to restore the estimator
+	seen     bool
 	done     bool
 	lastData time.Time
 	records  int64
@@ -55,21 +57,27 @@ func (s *source) discover(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("%s: list splits: %w", s.name, err)
 	}
 	for _, sp := range splits {
-		if _, ok := s.known[sp.ID]; ok {
-			continue
-		}
-		w := 0
-		for i := range s.load {
-			if s.load[i] < s.load[w] {
-				w = i
-			}
-		}
-		s.load[w] += max(sp.Size, 1)
-		st := &split{s: sp, worker: w, est: s.op.NewWatermarkEstimator(), hint: pipeline.MinTime, lastData: now}
-		s.known[sp.ID] = st
-		s.splits = append(s.splits, st)
+		s.add(sp, now)
 	}
 	return nil
+}
+
+// add registers a split (once) and assigns it to the least loaded worker.
+func (s *source) add(sp pipeline.Split, now time.Time) *split {
+	if st, ok := s.known[sp.ID]; ok {
+		return st
+	}
+	w := 0
+	for i := range s.load {
+		if s.load[i] < s.load[w] {
+			w = i
+		}
+	}
+	s.load[w] += max(sp.Size, 1)
+	st := &split{s: sp, worker: w, est: s.op.NewWatermarkEstimator(), hint: pipeline.MinTime, maxSeen: pipeline.MinTime, lastData: now}
+	s.known[sp.ID] = st
+	s.splits = append(s.splits, st)
+	return st
 }
 
 // ready reports whether the split may be read: every parent has ended.
@@ -119,6 +127,9 @@ func (s *source) readWorker(ctx context.Context, w *exec.Worker, cfg Config, now
 		sp.bytes += bytes
 		if n > 0 {
 			sp.est.Observe(maxT)
+			if !sp.seen || maxT > sp.maxSeen {
+				sp.maxSeen, sp.seen = maxT, true
+			}
 			sp.lastData = now
 		}
 		if hint > sp.hint {

@@ -1,0 +1,214 @@
+package transforms
+
+import (
+	"encoding/gob"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/kappaflow/kappa/pipeline"
+)
+
+// Checkpoint snapshots: every keyed consumer writes its state as one gob stream between micro-batches (when no
+// data is in flight: dirty lists, producer partials and exchange buffers are all empty). Restoring reads the
+// snapshots of every worker of the checkpointed run and hands each key to the worker that owns it now, so a job
+// may restart with a different number of workers.
+
+type paneSnap[K comparable, A any] struct {
+	K          K
+	Acc        A
+	Fresh      int64
+	Idx        int64
+	NonSpec    int64
+	OnTimeDone bool
+	Closed     bool
+	Trig       *tstate
+}
+
+type groupSnap[K comparable, A any] struct {
+	W        pipeline.Window
+	WmPassed bool
+	Panes    []paneSnap[K, A]
+}
+
+type sliceEntry[K comparable, A any] struct {
+	K   K
+	Acc A
+}
+
+type sliceSnap[K comparable, A any] struct {
+	W    pipeline.Window
+	Keys []sliceEntry[K, A]
+}
+
+type reduceSnap[K comparable, A any] struct {
+	WM, Prev pipeline.Time
+	Groups   []groupSnap[K, A]
+	Slices   []sliceSnap[K, A]
+}
+
+// Snapshot writes the consumer's state.
+func (c *consumer[K, V, A, O]) Snapshot(w io.Writer) error {
+	s := reduceSnap[K, A]{WM: c.wm, Prev: c.prev}
+	for _, g := range c.wins {
+		if g.dead || len(g.keys) == 0 {
+			continue
+		}
+		gs := groupSnap[K, A]{W: g.w, WmPassed: g.wmPassed, Panes: make([]paneSnap[K, A], 0, len(g.keys))}
+		for k, p := range g.keys {
+			gs.Panes = append(gs.Panes, paneSnap[K, A]{K: k, Acc: p.acc, Fresh: p.fresh, Idx: p.idx, NonSpec: p.nonSpec,
+				OnTimeDone: p.onTimeDone, Closed: p.closed, Trig: p.trig})
+		}
+		s.Groups = append(s.Groups, gs)
+	}
+	if c.sl != nil {
+		for _, g := range c.sl.slices {
+			ss := sliceSnap[K, A]{W: g.w, Keys: make([]sliceEntry[K, A], 0, len(g.keys))}
+			for k, a := range g.keys {
+				ss.Keys = append(ss.Keys, sliceEntry[K, A]{K: k, Acc: *a})
+			}
+			s.Slices = append(s.Slices, ss)
+		}
+	}
+	if err := gob.NewEncoder(w).Encode(&s); err != nil {
+		return fmt.Errorf("%s: snapshot: %w", c.op.name, err)
+	}
+	return nil
+}
+
+// Restore distributes the checkpointed state over the current consumers.
+func (ex *exchange[K, V, A, O]) Restore(snaps []io.Reader) error {
+	if len(ex.cons) != ex.n {
+		return fmt.Errorf("%s: restore before every worker was instantiated", ex.op.name)
+	}
+	owner := func(k K) *consumer[K, V, A, O] {
+		if ex.n == 1 {
+			return ex.cons[0]
+		}
+		return ex.cons[hashOf(k)%uint64(ex.n)]
+	}
+	for i, r := range snaps {
+		var s reduceSnap[K, A]
+		if err := gob.NewDecoder(r).Decode(&s); err != nil {
+			return fmt.Errorf("%s: restore snapshot %d: %w", ex.op.name, i, err)
+		}
+		for _, c := range ex.cons {
+			c.wm, c.prev, c.prod.wm = s.WM, s.Prev, s.WM
+		}
+		for _, gs := range s.Groups {
+			for _, ps := range gs.Panes {
+				owner(ps.K).restorePane(gs.W, gs.WmPassed, ps)
+			}
+		}
+		for _, ss := range s.Slices {
+			for _, e := range ss.Keys {
+				c := owner(e.K)
+				c.sl.restore(c, ss.W, e.K, e.Acc)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *consumer[K, V, A, O]) restorePane(w pipeline.Window, wmPassed bool, ps paneSnap[K, A]) {
+	g := c.group(w)
+	g.wmPassed = g.wmPassed || wmPassed
+	p := &pane[A]{acc: ps.Acc, fresh: ps.Fresh, idx: ps.Idx, nonSpec: ps.NonSpec, onTimeDone: ps.OnTimeDone,
+		closed: ps.Closed, trig: ps.Trig}
+	if c.op.trig != nil && p.trig == nil {
+		p.trig = newTState(c.op.trig)
+	}
+	g.keys[ps.K] = p
+	if p.trig != nil && !p.trig.nextDeadline().IsZero() {
+		p.timed = true
+		c.timed = append(c.timed, timedRef[K, A]{g: g, k: ps.K})
+	}
+	if c.sess != nil {
+		c.sess[ps.K] = append(c.sess[ps.K], w)
+	}
+}
+
+func (s *sliceState[K, A]) restore(c sliceHost[K, A], slice pipeline.Window, k K, a A) {
+	g := s.slices[slice.Start]
+	if g == nil {
+		g = &sgroup[K, A]{w: slice, keys: make(map[K]*A, 64)}
+		s.slices[slice.Start] = g
+		wm := c.watermark()
+		s.windowsOf(slice, func(w pipeline.Window) {
+			if (w.End > wm || wm == pipeline.MinTime) && !s.pending[w.Start] {
+				s.pending[w.Start] = true
+				heapPushTime(&s.ends, w.End)
+			}
+		})
+	}
+	v := a
+	g.keys[k] = &v
+}
+
+type stateEntrySnap[K comparable] struct {
+	K      K
+	W      pipeline.Window
+	Cells  map[string]any
+	Timers map[string]timerSpec
+}
+
+type stateSnap[K comparable] struct {
+	WM      pipeline.Time
+	Entries []stateEntrySnap[K]
+}
+
+// Snapshot writes the stateful DoFn's state and timers.
+func (c *stateConsumer[K, V, Out]) Snapshot(w io.Writer) error {
+	s := stateSnap[K]{WM: c.wm, Entries: make([]stateEntrySnap[K], 0, len(c.keys))}
+	for k, ks := range c.keys {
+		s.Entries = append(s.Entries, stateEntrySnap[K]{K: k.k, W: k.w, Cells: ks.cells, Timers: ks.timers})
+	}
+	if err := gob.NewEncoder(w).Encode(&s); err != nil {
+		return fmt.Errorf("%s: snapshot (state cells must hold gob-encodable values): %w", c.op.name, err)
+	}
+	return nil
+}
+
+// Restore distributes the checkpointed state over the current consumers.
+func (ex *stateExchange[K, V, Out]) Restore(snaps []io.Reader) error {
+	for i, r := range snaps {
+		var s stateSnap[K]
+		if err := gob.NewDecoder(r).Decode(&s); err != nil {
+			return fmt.Errorf("%s: restore snapshot %d: %w", ex.op.name, i, err)
+		}
+		for _, c := range ex.cons {
+			c.wm = max(c.wm, s.WM)
+		}
+		for _, e := range s.Entries {
+			c := ex.cons[0]
+			if ex.n > 1 {
+				c = ex.cons[hashOf(e.K)%uint64(ex.n)]
+			}
+			k := skey[K]{k: e.K, w: e.W}
+			ks := c.state(k)
+			if e.Cells != nil {
+				ks.cells = e.Cells
+			}
+			ks.timers = e.Timers
+			for name, t := range e.Timers {
+				if t.Domain == EventTime {
+					c.push(&c.event, timerEntry[K]{at: t.T, key: k, name: name})
+				} else {
+					c.push(&c.proc, timerEntry[K]{pt: t.PT, key: k, name: name})
+				}
+			}
+		}
+	}
+	return nil
+}
+
+var gobRegistered sync.Map
+
+// registerGob makes values of T storable in state cells (held as any) in checkpoints.
+func registerGob[T any]() {
+	if _, done := gobRegistered.LoadOrStore((*T)(nil), true); done {
+		return
+	}
+	defer func() { _ = recover() }() // interface types cannot be registered; their dynamic values must be
+	gob.Register(*new(T))
+}
