@@ -86,8 +86,8 @@ type exchange[K comparable, V, A, O any] struct {
 	op   *reduceOp[K, V, A, O]
 	n    int
 	cons []*consumer[K, V, A, O] // by worker, once instantiated
-	raw  [][][]rawItem[K, V]  // [producer][consumer]
-	part [][][]partItem[K, A] // [producer][consumer]
+	raw  [][][]rawItem[K, V]     // [producer][consumer]
+	part [][][]partItem[K, A]    // [producer][consumer]
 }
 
 func (o *reduceOp[K, V, A, O]) NewExchange(workers int) (exec.Exchange, error) {

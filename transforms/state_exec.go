@@ -46,7 +46,7 @@ type stateExchange[K comparable, V, Out any] struct {
 	op   *stateOp[K, V, Out]
 	cons []*stateConsumer[K, V, Out]
 	n    int
-	buf [][][]pipeline.Element[KV[K, V]]
+	buf  [][][]pipeline.Element[KV[K, V]]
 }
 
 func (o *stateOp[K, V, Out]) NewExchange(workers int) (exec.Exchange, error) {
