@@ -274,8 +274,7 @@ type wgroup[K comparable, A any] struct {
 	dead      bool
 	inDirty   bool
 	dirtyKeys []K
-	endIdx    int
-	gcIdx     int
+	spilled   bool // some panes are in the spill store
 }
 
 type timedRef[K comparable, A any] struct {
@@ -303,6 +302,7 @@ type consumer[K comparable, V, A, O any] struct {
 	sess  map[K][]pipeline.Window // modeSessions: the current sessions of each key
 	sl    *sliceState[K, A]       // modeSliced
 	last  *wgroup[K, A]
+	sp    *spillState[K, A] // when state has been spilled
 }
 
 func (c *consumer[K, V, A, O]) Flush() error {
@@ -446,10 +446,24 @@ func (c *consumer[K, V, A, O]) Advance(wm pipeline.Time, now time.Time) error {
 			continue
 		}
 		g.wmPassed = true
+		if err := c.unspill(g); err != nil {
+			return err
+		}
 		for k, p := range g.keys {
 			if err := c.evaluate(g, k, p); err != nil {
 				return err
 			}
+		}
+		if c.op.expired(g.w, wm) && !g.spilled {
+			// Past its lateness too: final panes, then free it now rather than after every other window fired.
+			for k, p := range g.keys {
+				if p.fresh > 0 && !p.closed {
+					if err := c.fire(g, k, p, true); err != nil {
+						return err
+					}
+				}
+			}
+			c.drop(g)
 		}
 	}
 	// 2. New data.
@@ -460,6 +474,11 @@ func (c *consumer[K, V, A, O]) Advance(wm pipeline.Time, now time.Time) error {
 			continue
 		}
 		for _, k := range g.dirtyKeys {
+			if g.spilled {
+				if err := c.unspillKey(g, k); err != nil {
+					return err
+				}
+			}
 			if p := g.keys[k]; p != nil && p.dirty {
 				if err := c.evaluate(g, k, p); err != nil {
 					return err
@@ -503,6 +522,9 @@ func (c *consumer[K, V, A, O]) Advance(wm pipeline.Time, now time.Time) error {
 		g := heap.Pop(&c.gcs).(ghEntry[K, A]).g
 		if g.dead {
 			continue
+		}
+		if err := c.unspill(g); err != nil {
+			return err
 		}
 		for k, p := range g.keys {
 			if p.fresh > 0 && !p.closed {

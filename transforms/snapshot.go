@@ -61,6 +61,13 @@ func (c *consumer[K, V, A, O]) Snapshot(w io.Writer) error {
 		}
 		s.Groups = append(s.Groups, gs)
 	}
+	if err := c.scanSpilled(func(w pipeline.Window, k K, p *pane[A]) error {
+		s.Groups = append(s.Groups, groupSnap[K, A]{W: w, WmPassed: c.wins[w] != nil && c.wins[w].wmPassed,
+			Panes: []paneSnap[K, A]{{K: k, Acc: p.acc, Fresh: p.fresh, Idx: p.idx, NonSpec: p.nonSpec, OnTimeDone: p.onTimeDone, Closed: p.closed}}})
+		return nil
+	}); err != nil {
+		return fmt.Errorf("%s: snapshot spilled state: %w", c.op.name, err)
+	}
 	if c.sl != nil {
 		for _, g := range c.sl.slices {
 			ss := sliceSnap[K, A]{W: g.w, Keys: make([]sliceEntry[K, A], 0, len(g.keys))}
@@ -113,6 +120,13 @@ func (ex *exchange[K, V, A, O]) Restore(snaps []io.Reader) error {
 func (c *consumer[K, V, A, O]) restorePane(w pipeline.Window, wmPassed bool, ps paneSnap[K, A]) {
 	g := c.group(w)
 	g.wmPassed = g.wmPassed || wmPassed
+	if old := g.keys[ps.K]; old != nil { // the same pane was both in memory and spilled
+		old.acc = c.op.agg.merge(ps.Acc, old.acc)
+		old.fresh += ps.Fresh
+		old.idx, old.nonSpec = max(old.idx, ps.Idx), max(old.nonSpec, ps.NonSpec)
+		old.onTimeDone = old.onTimeDone || ps.OnTimeDone
+		return
+	}
 	p := &pane[A]{acc: ps.Acc, fresh: ps.Fresh, idx: ps.Idx, nonSpec: ps.NonSpec, onTimeDone: ps.OnTimeDone,
 		closed: ps.Closed, trig: ps.Trig}
 	if c.op.trig != nil && p.trig == nil {

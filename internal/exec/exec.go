@@ -47,6 +47,31 @@ type Worker struct {
 	Late map[string]int64
 	// OnPane, when set, is called by groupings for every pane they emit (for latency metrics).
 	OnPane func(transform string, w pipeline.Window, p pipeline.Pane)
+	// NewSpill, when set, opens an on-disk store where a consumer may move state that no longer fits in memory.
+	NewSpill func(name string) (SpillStore, error)
+}
+
+// SpillStore is an ordered key-value store on local disk (Pebble, in the local runner) holding state that did not
+// fit in memory. It is not durable: checkpoints copy what it holds.
+type SpillStore interface {
+	// Set stores value under key, in the pending batch.
+	Set(key, value []byte) error
+	// Commit applies the pending batch.
+	Commit() error
+	// Get returns the value under key (valid until the next call).
+	Get(key []byte) ([]byte, bool, error)
+	// Scan calls fn, in key order, for every entry whose key starts with prefix; fn must copy what it keeps.
+	Scan(prefix []byte, fn func(key, value []byte) error) error
+	// DeletePrefix removes every entry whose key starts with prefix.
+	DeletePrefix(prefix []byte) error
+	// Delete removes one entry.
+	Delete(key []byte) error
+}
+
+// Spiller is implemented by consumers that can move their state to a SpillStore.
+type Spiller interface {
+	// Spill moves in-memory state to disk and returns how many entries it moved.
+	Spill() (int, error)
 }
 
 // PanicError turns a recovered panic value into an error naming the transform.

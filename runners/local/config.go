@@ -72,6 +72,13 @@ type Config struct {
 	KeepCheckpoints int
 	// StartFrom names a savepoint (see Runner.Savepoint) to restore instead of the newest checkpoint.
 	StartFrom string
+	// StateMemory, when positive, is the heap budget in bytes for keyed state: past it, groupings over
+	// non-merging windows with the default trigger move their state to an embedded LSM store (Pebble) on local
+	// disk and read it back when their windows fire. The runner also sets the Go memory limit to 1.5× the budget
+	// (unless GOMEMLIMIT is set) so that the garbage collector keeps the heap near it.
+	StateMemory int64
+	// SpillDir is where spilled state lives (default: the system temporary directory); it is removed at the end.
+	SpillDir string
 }
 
 func (c Config) withDefaults() Config {

@@ -7,6 +7,9 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -35,6 +38,8 @@ type Stats struct {
 	Records, Bytes int64
 	// Supersteps counts micro-batches.
 	Supersteps int64
+	// Spilled counts state entries moved to disk (see Config.StateMemory).
+	Spilled int64
 	// MaxStateEntries is the largest number of keyed state entries (key × window or slice) seen, sampled every
 	// 16 micro-batches: it shows whether state stays bounded.
 	MaxStateEntries int64
@@ -138,6 +143,10 @@ func (r *Runner) Run(ctx context.Context, p *pipeline.Pipeline) error {
 		_ = ru.close(context.WithoutCancel(ctx))
 		return err
 	}
+	if r.cfg.StateMemory > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		prev := debug.SetMemoryLimit(r.cfg.StateMemory * 3 / 2)
+		defer debug.SetMemoryLimit(prev)
+	}
 	if r.cfg.MetricsAddr != "" && r.reg != nil {
 		stop, err := serveMetrics(r.cfg.MetricsAddr, r.reg)
 		if err != nil {
@@ -193,6 +202,8 @@ type run struct {
 	lastData     time.Time
 	restoredFrom string
 	savepoints   chan savepointReq
+	spill        *spillStores
+	spilled      int64
 }
 
 type savepointReq struct {
@@ -247,7 +258,8 @@ type sinkNode struct {
 // plan classifies the operators, creates the exchanges and instantiates every operator on every worker.
 func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 	cfg := r.cfg
-	ru := &run{r: r, cfg: cfg, p: p, wm: pipeline.MinTime, started: time.Now(), savepoints: make(chan savepointReq)}
+	ru := &run{r: r, cfg: cfg, p: p, wm: pipeline.MinTime, started: time.Now(), savepoints: make(chan savepointReq),
+		spill: &spillStores{base: cfg.SpillDir}}
 	ru.lastProgress, ru.lastEpoch, ru.lastData = ru.started, cfg.Now(), cfg.Now()
 	ts := p.Transforms()
 	srcIdx := map[*pipeline.Transform]int{}
@@ -310,6 +322,9 @@ func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 	}
 	for wi := range cfg.Workers {
 		w := &exec.Worker{Index: wi, Count: cfg.Workers, Ctx: ctx, Now: cfg.Now, Logger: cfg.Logger}
+		if cfg.StateMemory > 0 {
+			w.NewSpill = ru.spill.open
+		}
 		lags := &ru.lags[wi]
 		w.OnPane = func(_ string, win pipeline.Window, p pipeline.Pane) {
 			if win.End == pipeline.MaxTime || win.End == pipeline.MinTime {
@@ -545,7 +560,51 @@ func (ru *run) superstep(ctx context.Context) error {
 	}
 	ru.wm = ru.stageWatermark(nil)
 	ru.ended = allEnded
+	if err := ru.maybeSpill(); err != nil {
+		return err
+	}
 	ru.account(now, time.Since(t0))
+	return nil
+}
+
+// maybeSpill moves keyed state to disk when the heap is over Config.StateMemory.
+func (ru *run) maybeSpill() error {
+	if ru.cfg.StateMemory <= 0 || ru.ended {
+		return nil
+	}
+	heap := heapBytes()
+	if heap < ru.cfg.StateMemory {
+		return nil
+	}
+	counts := make([]int, len(ru.workers))
+	if err := ru.parallel(func(w *exec.Worker) error {
+		for _, k := range ru.keyed {
+			if s, ok := k.cons[w.Index].(exec.Spiller); ok {
+				n, err := s.Spill()
+				if err != nil {
+					return fmt.Errorf("%s: %w", k.t.Name(), err)
+				}
+				counts[w.Index] += n
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	if total > 0 {
+		if ru.spilled == 0 {
+			ru.cfg.Logger.Info("kappa: state over its memory budget; spilling to disk", "heap", heap, "budget", ru.cfg.StateMemory, "entries", total, "dir", ru.spill.dir)
+		}
+		ru.spilled += int64(total)
+		ru.r.mu.Lock()
+		ru.r.stats.Spilled = ru.spilled
+		ru.r.mu.Unlock()
+		runtime.GC()
+	}
 	return nil
 }
 
@@ -679,6 +738,9 @@ func (ru *run) close(ctx context.Context) error {
 		if err := s.close(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := ru.spill.close(); err != nil {
+		errs = append(errs, fmt.Errorf("kappa: spill store: %w", err))
 	}
 	return errors.Join(errs...)
 }

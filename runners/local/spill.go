@@ -1,0 +1,162 @@
+package local
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	rtmetrics "runtime/metrics"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/kappaflow/kappa/internal/exec"
+)
+
+// spillStores opens one Pebble database per worker and keyed transform, under a run directory removed at the end.
+type spillStores struct {
+	mu   sync.Mutex
+	dir  string
+	dbs  []*pebble.DB
+	made  bool
+	base  string
+	cache *pebble.Cache
+}
+
+func (s *spillStores) open(name string) (exec.SpillStore, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.made {
+		dir, err := os.MkdirTemp(s.base, "kappa-spill-")
+		if err != nil {
+			return nil, fmt.Errorf("kappa: spill directory: %w", err)
+		}
+		s.dir, s.made = dir, true
+	}
+	path := filepath.Join(s.dir, fmt.Sprintf("db-%03d", len(s.dbs)))
+	if s.cache == nil {
+		s.cache = pebble.NewCache(8 << 20) // shared by the run's stores
+	}
+	db, err := pebble.Open(path, &pebble.Options{
+		DisableWAL:   true, // spilled state is not durable by itself: checkpoints copy it
+		MemTableSize: 4 << 20,
+		Cache:        s.cache,
+		Logger:       quietLogger{},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kappa: open spill store for %s: %w", name, err)
+	}
+	s.dbs = append(s.dbs, db)
+	return &pebbleSpill{db: db, b: db.NewBatch()}, nil
+}
+
+func (s *spillStores) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var first error
+	for _, db := range s.dbs {
+		if err := db.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	s.dbs = nil
+	if s.cache != nil {
+		s.cache.Unref()
+		s.cache = nil
+	}
+	if s.made {
+		if err := os.RemoveAll(s.dir); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("kappa: spill store: "+format, args...))
+}
+
+type pebbleSpill struct {
+	db *pebble.DB
+	b  *pebble.Batch
+}
+
+func (p *pebbleSpill) Set(k, v []byte) error { return p.b.Set(k, v, nil) }
+
+func (p *pebbleSpill) Commit() error {
+	if p.b.Empty() {
+		return nil
+	}
+	err := p.b.Commit(pebble.NoSync)
+	p.b.Reset()
+	return err
+}
+
+func (p *pebbleSpill) Get(k []byte) ([]byte, bool, error) {
+	v, closer, err := p.db.Get(k)
+	if err == pebble.ErrNotFound {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := bytes.Clone(v)
+	closer.Close()
+	return out, true, nil
+}
+
+func (p *pebbleSpill) Scan(prefix []byte, fn func(k, v []byte) error) error {
+	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return err
+		}
+		if err := fn(it.Key(), v); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	return it.Close()
+}
+
+func (p *pebbleSpill) DeletePrefix(prefix []byte) error {
+	end := prefixEnd(prefix)
+	if end == nil {
+		end = bytes.Repeat([]byte{0xff}, len(prefix)+1)
+	}
+	return p.db.DeleteRange(prefix, end, pebble.NoSync)
+}
+
+func (p *pebbleSpill) Delete(k []byte) error { return p.db.Delete(k, pebble.NoSync) }
+
+// prefixEnd returns the smallest key greater than every key with the prefix (nil: no upper bound).
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+var heapSample = []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
+
+// heapBytes returns the bytes of heap objects (live and not yet collected).
+func heapBytes() int64 {
+	rtmetrics.Read(heapSample)
+	if heapSample[1].Value.Kind() == rtmetrics.KindUint64 {
+		return int64(heapSample[1].Value.Uint64())
+	}
+	return 0
+}
