@@ -15,9 +15,9 @@ import (
 
 // spillStores opens one Pebble database per worker and keyed transform, under a run directory removed at the end.
 type spillStores struct {
-	mu   sync.Mutex
-	dir  string
-	dbs  []*pebble.DB
+	mu    sync.Mutex
+	dir   string
+	dbs   []*pebble.DB
 	made  bool
 	base  string
 	cache *pebble.Cache
