@@ -223,9 +223,9 @@ type Emitter[T any] interface {
 	EmitElement(e pipeline.Element[T])
 }
 
-// DoFn processes elements one at a time. It may also implement Setup(ctx) error and Teardown(ctx) error, called
-// once per worker before the first and after the last element, and FinishBatch(ctx, emit) error, called after
-// each micro-batch.
+// DoFn processes elements one at a time. One DoFn value serves every worker, like an http.Handler:
+// ProcessElement must be safe for concurrent use. It may also implement Setup(ctx) error and Teardown(ctx) error,
+// called once per worker before the first and after the last element.
 type DoFn[In, Out any] interface {
 	ProcessElement(ctx context.Context, e pipeline.Element[In], emit Emitter[Out]) error
 }
