@@ -615,7 +615,7 @@ func (c *consumer[K, V, A, O]) fire(g *wgroup[K, A], k K, p *pane[A], final bool
 		if err != nil {
 			return err
 		}
-		if c.w.OnPane != nil {
+		if c.w.OnPane != nil && c.wm != pipeline.MaxTime { // panes fired by the end of input say nothing about latency
 			c.w.OnPane(c.op.name, g.w, pn)
 		}
 		if c.op.st.Accumulation == windowing.Discarding {
