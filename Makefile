@@ -23,14 +23,33 @@ test-deps: ## install the test peers the tests start themselves (kinesalite via 
 kinesis: test-deps ## run kinesalite (Kinesis emulator) on 127.0.0.1:4567 until Ctrl-C
 	node internal/testsvc/kinesistest/kinesalite.js "$(TOOLS)/kinesalite/node_modules/kinesalite" 4567 127.0.0.1
 
+.PHONY: s3
+s3: ## run an in-memory S3 server (gofakes3) on 127.0.0.1:9100 with bucket kappa until Ctrl-C
+	$(GO) run ./internal/testsvc/s3test/cmd/fakes3 -addr 127.0.0.1:9100 -bucket kappa
+
+KAFKA_TOPICS ?= w1:4
+
+.PHONY: kafka
+kafka: ## run a Kafka-protocol broker (kfake) on 127.0.0.1:9092 with topics $(KAFKA_TOPICS) until Ctrl-C
+	$(GO) run ./cmd/kafkabroker -port 9092 -topics $(KAFKA_TOPICS)
+
+.PHONY: bench-kafka
+bench-kafka: ## move 200k W1 records Kafka to Kafka: kafka-go loop vs kappa source+sink (ALO, EOS) vs kgo; records/s
+	$(GO) test -run '^$$' -bench BenchmarkKafkaToKafka -benchtime 5x ./io/kafkaio/
+
+.PHONY: bench-parquet
+bench-parquet: ## scan 1e6 W1 events from Parquet (local, S3 loopback) via the source and a plain parquet-go loop
+	$(GO) test -run '^$$' -bench BenchmarkScan -benchtime 10x -count 3 ./io/parquetio/
+
 .PHONY: demo
 demo: ## run the main demo on embedded defaults (no setup)
 	$(GO) run ./examples/analytics
 
+BENCH_N ?= 1000000 10000000
+
 .PHONY: bench
-bench: ## W1 through kappa and a plain Go loop at 1e6 and 1e7 events; prints events/s and the ratio
-	$(GO) run ./examples/windowsum -bench -n 1000000
-	$(GO) run ./examples/windowsum -bench -n 10000000
+bench: ## W1 through kappa and a plain Go loop (1e6, 1e7 events; BENCH_N="... 100000000" adds 1e8): events/s, ratio, peak RSS
+	scripts/bench.sh $(BENCH_N)
 
 .PHONY: vet
 vet: ## go vet

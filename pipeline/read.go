@@ -131,6 +131,14 @@ func (r *readOp[T]) Acknowledger() Acknowledger {
 	return a
 }
 
+// CloseSource closes the source when it implements io.Closer (clients shared by its splits, group membership).
+func (r *readOp[T]) CloseSource() error {
+	if c, ok := r.src.(interface{ Close() error }); ok {
+		return c.Close()
+	}
+	return nil
+}
+
 func (r *readOp[T]) NewWatermarkEstimator() WatermarkEstimator {
 	if r.cfg.estimator != nil {
 		return r.cfg.estimator()

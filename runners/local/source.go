@@ -223,6 +223,11 @@ func (s *source) close() error {
 			sp.sr = nil
 		}
 	}
+	if c, ok := s.op.(interface{ CloseSource() error }); ok {
+		if err := c.CloseSource(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: close: %w", s.name, err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
