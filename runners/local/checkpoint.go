@@ -174,6 +174,7 @@ func (ru *run) writeCheckpoint(ctx context.Context, prefix string, tokens [][][]
 		}
 		meta.State = append(meta.State, sm)
 	}
+	ru.hook("state-written")
 	b, err := json.MarshalIndent(meta, "", " ")
 	if err != nil {
 		return fmt.Errorf("kappa: checkpoint %d: %w", ru.epoch, err)

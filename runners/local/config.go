@@ -79,6 +79,11 @@ type Config struct {
 	StateMemory int64
 	// SpillDir is where spilled state lives (default: the system temporary directory); it is removed at the end.
 	SpillDir string
+	// EpochHook, when set, is called at each step of an epoch's end with the epoch and the step: "prepared"
+	// (sinks staged), "state-written" (state objects written, manifest not yet), "checkpointed" (manifest
+	// written), "committing" (after the first shard's commit), "committed". Fault-injection tests use it to
+	// crash at a precise point.
+	EpochHook func(epoch uint64, step string)
 }
 
 func (c Config) withDefaults() Config {

@@ -650,21 +650,24 @@ func (ru *run) commitEpoch(ctx context.Context, final bool) error {
 	}); err != nil {
 		return err
 	}
+	ru.hook("prepared")
 	if ru.cfg.Checkpoints != nil {
 		if err := ru.writeCheckpoint(ctx, checkpointName(ru.epoch), tokens); err != nil {
 			return err
 		}
+		ru.hook("checkpointed")
 	}
-	if err := ru.parallel(func(w *exec.Worker) error {
+	for w := range ru.workers { // in order, so that a crash can fall between two shards' commits
 		for i, s := range ru.sinks {
-			if err := s.runners[w.Index].Commit(ctx, tokens[w.Index][i]); err != nil {
+			if err := s.runners[w].Commit(ctx, tokens[w][i]); err != nil {
 				return fmt.Errorf("%s: %w", s.t.Name(), err)
 			}
+			if w == 0 && i == 0 {
+				ru.hook("committing")
+			}
 		}
-		return nil
-	}); err != nil {
-		return err
 	}
+	ru.hook("committed")
 	for _, s := range ru.sources {
 		if err := s.ack(ctx); err != nil {
 			return err
@@ -682,6 +685,12 @@ func (ru *run) commitEpoch(ctx context.Context, final bool) error {
 	ru.r.stats.Epochs = ru.epoch
 	ru.r.mu.Unlock()
 	return nil
+}
+
+func (ru *run) hook(step string) {
+	if ru.cfg.EpochHook != nil {
+		ru.cfg.EpochHook(ru.epoch, step)
+	}
 }
 
 // savepoint ends an epoch whose checkpoint is also written as the savepoint name.
