@@ -28,4 +28,3 @@ func TestW1ThroughKafka(t *testing.T) {
 	require.Contains(t, out.String(), " checksum="+w1.FormatChecksum(sum)+" ")
 	require.Contains(t, out.String(), fmt.Sprintf(" rows=%d ", rows))
 }
-
