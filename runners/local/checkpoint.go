@@ -121,8 +121,9 @@ func compatible(old, cur []string) error {
 	return nil
 }
 
-// writeCheckpoint writes the state of the run after a micro-batch, with the sinks' prepared tokens, under prefix.
-func (ru *run) writeCheckpoint(ctx context.Context, prefix string, tokens [][][]byte) error {
+// writeCheckpoint writes the state of the run after a micro-batch, with the sinks' prepared tokens, under prefix,
+// and returns the bytes written.
+func (ru *run) writeCheckpoint(ctx context.Context, prefix string, tokens [][][]byte) (int64, error) {
 	st := ru.cfg.Checkpoints
 	meta := checkpointMeta{Format: formatVersion, Epoch: ru.epoch, Created: time.Now().UTC(), Mode: ru.cfg.Mode.String(),
 		Workers: len(ru.workers), Pipeline: fingerprint(ru.p)}
@@ -141,6 +142,7 @@ func (ru *run) writeCheckpoint(ctx context.Context, prefix string, tokens [][][]
 		}
 		meta.Sinks = append(meta.Sinks, sm)
 	}
+	var size int64
 	// Snapshot keyed state, in parallel over workers.
 	blobs := make([][][]byte, len(ru.workers))
 	if err := ru.parallel(func(w *exec.Worker) error {
@@ -158,31 +160,32 @@ func (ru *run) writeCheckpoint(ctx context.Context, prefix string, tokens [][][]
 		}
 		return nil
 	}); err != nil {
-		return fmt.Errorf("kappa: checkpoint %d: %w", ru.epoch, err)
+		return 0, fmt.Errorf("kappa: checkpoint %d: %w", ru.epoch, err)
 	}
 	for i, k := range ru.keyed {
 		if _, ok := k.cons[0].(exec.Snapshotter); !ok {
-			return fmt.Errorf("kappa: checkpoint: %s cannot be checkpointed (%T has no snapshot)", k.t.Name(), k.cons[0])
+			return 0, fmt.Errorf("kappa: checkpoint: %s cannot be checkpointed (%T has no snapshot)", k.t.Name(), k.cons[0])
 		}
 		sm := stateMeta{Transform: k.t.Name()}
 		for w := range ru.workers {
 			name := fmt.Sprintf("%sstate-%03d-%03d", prefix, k.t.ID(), w)
 			if err := st.Put(ctx, name, blobs[w][i]); err != nil {
-				return fmt.Errorf("kappa: checkpoint %d: put %s: %w", ru.epoch, name, err)
+				return 0, fmt.Errorf("kappa: checkpoint %d: put %s: %w", ru.epoch, name, err)
 			}
 			sm.Objects = append(sm.Objects, name)
+			size += int64(len(blobs[w][i]))
 		}
 		meta.State = append(meta.State, sm)
 	}
 	ru.hook("state-written")
 	b, err := json.MarshalIndent(meta, "", " ")
 	if err != nil {
-		return fmt.Errorf("kappa: checkpoint %d: %w", ru.epoch, err)
+		return 0, fmt.Errorf("kappa: checkpoint %d: %w", ru.epoch, err)
 	}
 	if err := st.Put(ctx, prefix+manifestName, b); err != nil {
-		return fmt.Errorf("kappa: checkpoint %d: put manifest: %w", ru.epoch, err)
+		return 0, fmt.Errorf("kappa: checkpoint %d: put manifest: %w", ru.epoch, err)
 	}
-	return nil
+	return size + int64(len(b)), nil
 }
 
 func checkpointName(epoch uint64) string { return fmt.Sprintf("%s%020d/", checkpointPrefix, epoch) }

@@ -40,6 +40,13 @@ type Stats struct {
 	Supersteps int64
 	// Spilled counts state entries moved to disk (see Config.StateMemory).
 	Spilled int64
+	// Checkpoints counts checkpoints written; CheckpointTime is their total duration, LastCheckpointBytes the size
+	// of the last one (state objects and manifest).
+	Checkpoints         int64
+	CheckpointTime      time.Duration
+	LastCheckpointBytes int64
+	// RestoreTime is how long restoring the checkpoint took at the start of the run (0: none restored).
+	RestoreTime time.Duration
 	// MaxStateEntries is the largest number of keyed state entries (key × window or slice) seen, sampled every
 	// 16 micro-batches: it shows whether state stays bounded.
 	MaxStateEntries int64
@@ -139,9 +146,15 @@ func (r *Runner) Run(ctx context.Context, p *pipeline.Pipeline) error {
 		r.active = nil
 		r.mu.Unlock()
 	}()
+	t0 := time.Now()
 	if err := ru.restore(ctx); err != nil {
 		_ = ru.close(context.WithoutCancel(ctx))
 		return err
+	}
+	if ru.restoredFrom != "" {
+		r.mu.Lock()
+		r.stats.RestoreTime = time.Since(t0)
+		r.mu.Unlock()
 	}
 	if r.cfg.StateMemory > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		prev := debug.SetMemoryLimit(r.cfg.StateMemory * 3 / 2)
@@ -652,9 +665,16 @@ func (ru *run) commitEpoch(ctx context.Context, final bool) error {
 	}
 	ru.hook("prepared")
 	if ru.cfg.Checkpoints != nil {
-		if err := ru.writeCheckpoint(ctx, checkpointName(ru.epoch), tokens); err != nil {
+		t0 := time.Now()
+		size, err := ru.writeCheckpoint(ctx, checkpointName(ru.epoch), tokens)
+		if err != nil {
 			return err
 		}
+		ru.r.mu.Lock()
+		ru.r.stats.Checkpoints++
+		ru.r.stats.CheckpointTime += time.Since(t0)
+		ru.r.stats.LastCheckpointBytes = size
+		ru.r.mu.Unlock()
 		ru.hook("checkpointed")
 	}
 	for w := range ru.workers { // in order, so that a crash can fall between two shards' commits
@@ -714,7 +734,7 @@ func (ru *run) savepoint(ctx context.Context, name string) error {
 	}); err != nil {
 		return err
 	}
-	if err := ru.writeCheckpoint(ctx, savepointPrefix+name+"/", tokens); err != nil {
+	if _, err := ru.writeCheckpoint(ctx, savepointPrefix+name+"/", tokens); err != nil {
 		return err
 	}
 	ru.cfg.Logger.Info("kappa: savepoint written", "name", name, "epoch", ru.epoch)
