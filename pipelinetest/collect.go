@@ -3,6 +3,7 @@ package pipelinetest
 import (
 	"context"
 	"encoding/binary"
+	"math/rand/v2"
 	"sync"
 
 	"github.com/kappaflow/kappa/pipeline"
@@ -69,6 +70,11 @@ func (w *collectWriter[T]) Write(_ context.Context, elems []pipeline.Element[T])
 func (w *collectWriter[T]) Prepare(context.Context, pipeline.Epoch) ([]byte, error) {
 	w.r.mu.Lock()
 	defer w.r.mu.Unlock()
+	// Tokens are unique across Results (a random base per Result), so that committing another Result's token,
+	// as a restore from a checkpoint written by an earlier job may, never shadows one of this Result's.
+	if w.r.next == 0 {
+		w.r.next = rand.Uint64() >> 1
+	}
 	id := w.r.next
 	w.r.next++
 	w.r.staged[id] = w.buf

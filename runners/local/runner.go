@@ -168,6 +168,9 @@ func (r *Runner) Run(ctx context.Context, p *pipeline.Pipeline) error {
 		defer stop()
 	}
 	err = ru.loop(ctx)
+	if errors.Is(err, errStopped) {
+		err = nil
+	}
 	if cerr := ru.close(context.WithoutCancel(ctx)); cerr != nil && err == nil {
 		err = cerr
 	}
@@ -221,13 +224,26 @@ type run struct {
 
 type savepointReq struct {
 	name string
+	stop bool
 	done chan error
 }
+
+// errStopped ends the loop after StopWithSavepoint.
+var errStopped = errors.New("kappa: stopped with a savepoint")
 
 // Savepoint asks the running job to write a savepoint named name (a checkpoint that is never deleted) at the end
 // of the current micro-batch, and waits for it. Start a later run from it with Config.StartFrom. It needs
 // Config.Checkpoints.
-func (r *Runner) Savepoint(ctx context.Context, name string) error {
+func (r *Runner) Savepoint(ctx context.Context, name string) error { return r.savepoint(ctx, name, false) }
+
+// StopWithSavepoint writes a savepoint named name at the end of the current micro-batch and stops the job right
+// there (Run returns nil), so that a new version of the job can start from it (Config.StartFrom) with nothing
+// emitted twice — Flink's stop-with-savepoint.
+func (r *Runner) StopWithSavepoint(ctx context.Context, name string) error {
+	return r.savepoint(ctx, name, true)
+}
+
+func (r *Runner) savepoint(ctx context.Context, name string, stop bool) error {
 	if r.cfg.Checkpoints == nil {
 		return errors.New("kappa: savepoints need Config.Checkpoints")
 	}
@@ -240,7 +256,7 @@ func (r *Runner) Savepoint(ctx context.Context, name string) error {
 	if ru == nil {
 		return errors.New("kappa: no run in progress")
 	}
-	req := savepointReq{name: name, done: make(chan error, 1)}
+	req := savepointReq{name: name, stop: stop, done: make(chan error, 1)}
 	select {
 	case ru.savepoints <- req:
 	case <-ctx.Done():
@@ -489,7 +505,12 @@ func (ru *run) loop(ctx context.Context) error {
 		}
 		select {
 		case req := <-ru.savepoints:
-			req.done <- ru.savepoint(ctx, req.name)
+			err := ru.savepoint(ctx, req.name)
+			req.done <- err
+			if err == nil && req.stop {
+				ru.cfg.Logger.Info("kappa: stopped with savepoint", "name", req.name)
+				return errStopped
+			}
 		default:
 		}
 	}
