@@ -234,7 +234,9 @@ var errStopped = errors.New("kappa: stopped with a savepoint")
 // Savepoint asks the running job to write a savepoint named name (a checkpoint that is never deleted) at the end
 // of the current micro-batch, and waits for it. Start a later run from it with Config.StartFrom. It needs
 // Config.Checkpoints.
-func (r *Runner) Savepoint(ctx context.Context, name string) error { return r.savepoint(ctx, name, false) }
+func (r *Runner) Savepoint(ctx context.Context, name string) error {
+	return r.savepoint(ctx, name, false)
+}
 
 // StopWithSavepoint writes a savepoint named name at the end of the current micro-batch and stops the job right
 // there (Run returns nil), so that a new version of the job can start from it (Config.StartFrom) with nothing
