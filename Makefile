@@ -15,6 +15,10 @@ test: test-deps ## run vet and every test (installs what the tests need first)
 	$(GO) vet ./...
 	KAPPA_REQUIRE_SERVICES=1 $(GO) test -count=1 -timeout 14m ./...
 
+.PHONY: test-conformance
+test-conformance: test-deps ## run the connector conformance suite (io/iotest) on every connector
+	KAPPA_REQUIRE_SERVICES=1 $(GO) test -count=1 -run 'TestConformance|TestFeed|TestSuiteCatchesBrokenSources' ./io/...
+
 .PHONY: test-deps
 test-deps: ## install the test peers the tests start themselves (kinesalite via npm)
 	@scripts/install-kinesalite.sh "$(TOOLS)/kinesalite"

@@ -11,12 +11,24 @@ func Write[T any](s Scope, col PCollection[T], sink Sink[T]) {
 		s.Errorf("Write: nil sink")
 		return
 	}
-	AddTransform(s, "Write", &writeOp[T]{sink: sink}, col)
+	op := &writeOp[T]{sink: sink}
+	if d, ok := col.Windowing().(deferredWindowing); ok {
+		op.assign = d.DeferredAssigner()
+	}
+	AddTransform(s, "Write", op, col)
+}
+
+// deferredWindowing is implemented by the windowing package's Strategy: while a collection's window assignment is
+// deferred (sliding windows before the first window-observing transform), DeferredAssigner returns the function
+// assigning an element's windows, and a sink writes the element once per window.
+type deferredWindowing interface {
+	DeferredAssigner() func(dst []Window, t Time) []Window
 }
 
 // writeOp is the operator of Write. The runner uses it through internal/exec.SinkOp.
 type writeOp[T any] struct {
-	sink Sink[T]
+	sink   Sink[T]
+	assign func(dst []Window, t Time) []Window // nil unless windows are deferred
 }
 
 func (w *writeOp[T]) String() string { return "Write(" + w.sink.Name() + ")" }
@@ -29,16 +41,26 @@ func (w *writeOp[T]) Open(ctx context.Context, shard Shard) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: open shard %d: %w", w.sink.Name(), shard.Index, err)
 	}
-	return &sinkRunner[T]{name: w.sink.Name(), w: wr}, nil
+	return &sinkRunner[T]{name: w.sink.Name(), w: wr, assign: w.assign}, nil
 }
 
 type sinkRunner[T any] struct {
-	name string
-	w    SinkWriter[T]
-	buf  []Element[T]
+	name   string
+	w      SinkWriter[T]
+	buf    []Element[T]
+	assign func(dst []Window, t Time) []Window
+	wins   []Window
 }
 
 func (s *sinkRunner[T]) Push(e Element[T]) error {
+	if s.assign != nil {
+		s.wins = s.assign(s.wins[:0], e.Time)
+		for _, w := range s.wins {
+			e.Window = w
+			s.buf = append(s.buf, e)
+		}
+		return nil
+	}
 	s.buf = append(s.buf, e)
 	return nil
 }

@@ -28,14 +28,14 @@ func addCheck(s pipeline.Scope, fn func() error) {
 // (see Run and Verify).
 func Equals[T any](s pipeline.Scope, col pipeline.PCollection[T], want ...T) {
 	res := Collect(s.Scope("Equals"), col)
-	name := s.Path() + "/Equals(" + col.String() + ")"
+	name := checkName(s, "Equals("+col.String()+")")
 	addCheck(s, func() error { return diff(name, fmtValues(res.Values()), fmtValues(want)) })
 }
 
 // EqualsInWindow asserts that the elements of col in window w are exactly want (in any order).
 func EqualsInWindow[T any](s pipeline.Scope, col pipeline.PCollection[T], w pipeline.Window, want ...T) {
 	res := Collect(s.Scope("EqualsInWindow"), col)
-	name := fmt.Sprintf("%s/EqualsInWindow(%s, %s)", s.Path(), col, w)
+	name := checkName(s, fmt.Sprintf("EqualsInWindow(%s, %s)", col, w))
 	addCheck(s, func() error {
 		var got []T
 		for _, e := range res.Elements() {
@@ -50,8 +50,16 @@ func EqualsInWindow[T any](s pipeline.Scope, col pipeline.PCollection[T], w pipe
 // EqualsElements asserts that col holds exactly want, comparing values, event times, windows and panes.
 func EqualsElements[T any](s pipeline.Scope, col pipeline.PCollection[T], want ...pipeline.Element[T]) {
 	res := Collect(s.Scope("EqualsElements"), col)
-	name := s.Path() + "/EqualsElements(" + col.String() + ")"
+	name := checkName(s, "EqualsElements("+col.String()+")")
 	addCheck(s, func() error { return diff(name, fmtElements(res.Elements()), fmtElements(want)) })
+}
+
+// checkName names an assertion by its scope path, e.g. "wordcount/Equals(wordcount/Count.out0)".
+func checkName(s pipeline.Scope, what string) string {
+	if s.Path() == "" {
+		return what
+	}
+	return s.Path() + "/" + what
 }
 
 // Empty asserts that col holds nothing.

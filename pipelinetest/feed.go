@@ -12,7 +12,8 @@ import (
 
 // Feed is an unbounded in-memory source for tests: a set of named splits (like the partitions of a topic) that a
 // test appends to while the pipeline runs. Splits can be added later (picked up at the runner's next discovery),
-// can name parents (read only after the parents end), and can be ended.
+// can name parents (read only after the parents end), and can be ended. SendFailure appends a record that reads as
+// a *pipeline.RecordError, as an undecodable record of a real connector does.
 type Feed[T any] struct {
 	mu     sync.Mutex
 	splits map[string]*feedSplit[T]
@@ -22,6 +23,7 @@ type Feed[T any] struct {
 type feedSplit[T any] struct {
 	parents []string
 	elems   []Timed[T]
+	fails   map[int]*pipeline.RecordError // offsets (in elems) that read as failures
 	ended   bool
 }
 
@@ -50,6 +52,24 @@ func (f *Feed[T]) Send(split string, elems ...Timed[T]) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.splits[split].elems = append(f.splits[split].elems, elems...)
+}
+
+// SendFailure appends to a split (creating it if needed) a record the feed cannot decode: its reader reports it in
+// Batch.Failures as a *pipeline.RecordError with Source "feed", Location "split SPLIT offset N", Raw raw and Err
+// cause, and reads on. It returns the location.
+func (f *Feed[T]) SendFailure(split string, raw []byte, cause error) string {
+	f.AddSplit(split)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.splits[split]
+	off := len(s.elems)
+	loc := fmt.Sprintf("split %s offset %d", split, off)
+	if s.fails == nil {
+		s.fails = map[int]*pipeline.RecordError{}
+	}
+	s.fails[off] = &pipeline.RecordError{Source: f.Name(), Location: loc, Raw: slices.Clone(raw), Err: cause}
+	s.elems = append(s.elems, Timed[T]{Time: pipeline.MinTime})
+	return loc
 }
 
 // End ends a split: once drained, its reader returns pipeline.ErrEndOfInput.
@@ -99,13 +119,20 @@ type feedReader[T any] struct {
 	pos  [8]byte
 }
 
+// ReadBatch appends up to lim.MaxRecords records (values and failures), each counted as one byte against
+// lim.MaxBytes. It never waits.
 func (r *feedReader[T]) ReadBatch(_ context.Context, b *pipeline.Batch[T], lim pipeline.Limits) error {
 	r.f.mu.Lock()
 	defer r.f.mu.Unlock()
 	s := r.f.splits[r.id]
-	for r.next < len(s.elems) && b.Len() < lim.MaxRecords {
-		e := s.elems[r.next]
-		b.Add(e.Value, e.Time)
+	for r.next < len(s.elems) && b.Len()+len(b.Failures) < lim.MaxRecords && (lim.MaxBytes <= 0 || b.Bytes < lim.MaxBytes) {
+		if f, ok := s.fails[r.next]; ok {
+			c := *f
+			b.Fail(&c)
+		} else {
+			e := s.elems[r.next]
+			b.Add(e.Value, e.Time)
+		}
 		b.Bytes++
 		r.next++
 	}

@@ -215,19 +215,44 @@ func Distinct[T comparable](s pipeline.Scope, col pipeline.PCollection[T], opts 
 // HLL precision: 2^14 registers, a standard error of about 0.8%.
 const hllP = 14
 
-// Sketch is a HyperLogLog sketch (the accumulator of ApproxCountDistinctFn).
+// sparseMax is the most distinct hashes a Sketch keeps before it switches to registers (8 KiB of hashes, half the
+// registers' 16 KiB).
+const sparseMax = 1024
+
+// Sketch is the accumulator of ApproxCountDistinctFn: while it has seen at most 1024 distinct values it keeps
+// their 64-bit hashes, sorted, and counts exactly (HyperLogLog++'s sparse mode); beyond, a HyperLogLog sketch.
 type Sketch struct {
+	// Hashes are the distinct hashes seen, sorted, while Registers is nil.
+	Hashes []uint64
+	// Registers are the HyperLogLog registers, once the sketch has outgrown Hashes.
 	Registers []uint8
 }
 
-// ApproxCountDistinctFn estimates the number of distinct values with HyperLogLog (2^14 registers, ~0.8% standard
-// error; exact by linear counting for small cardinalities). Hash maps values to 64-bit hashes; it must be the
-// same function on every worker (the default, maphash.Comparable, is per process: fine for one run).
+func (s Sketch) addHash(h uint64) {
+	idx := h >> (64 - hllP)
+	rank := uint8(bits.LeadingZeros64(h<<hllP|1<<(hllP-1)) + 1)
+	if rank > s.Registers[idx] {
+		s.Registers[idx] = rank
+	}
+}
+
+// dense converts a sparse sketch to registers.
+func (s Sketch) dense() Sketch {
+	d := Sketch{Registers: make([]uint8, 1<<hllP)}
+	for _, h := range s.Hashes {
+		d.addHash(h)
+	}
+	return d
+}
+
+// ApproxCountDistinctFn estimates the number of distinct values: exactly up to 1024 of them, then with HyperLogLog
+// (2^14 registers, ~0.8% standard error). Hash maps values to 64-bit hashes; it must be the same function on every
+// worker (the default, maphash.Comparable, is per process: fine for one run).
 type ApproxCountDistinctFn[T comparable] struct {
 	Hash func(T) uint64
 }
 
-// CreateAccumulator returns an empty sketch (registers allocated lazily).
+// CreateAccumulator returns an empty sketch.
 func (ApproxCountDistinctFn[T]) CreateAccumulator() Sketch { return Sketch{} }
 
 // AddInput adds v.
@@ -239,23 +264,56 @@ func (f ApproxCountDistinctFn[T]) AddInput(s Sketch, v T) Sketch {
 		h = maphash.Comparable(hashSeed, v)
 	}
 	if s.Registers == nil {
-		s.Registers = make([]uint8, 1<<hllP)
+		i, found := slices.BinarySearch(s.Hashes, h)
+		if found {
+			return s
+		}
+		if len(s.Hashes) < sparseMax {
+			s.Hashes = slices.Insert(s.Hashes, i, h)
+			return s
+		}
+		s = s.dense()
 	}
-	idx := h >> (64 - hllP)
-	rank := uint8(bits.LeadingZeros64(h<<hllP|1<<(hllP-1)) + 1)
-	if rank > s.Registers[idx] {
-		s.Registers[idx] = rank
-	}
+	s.addHash(h)
 	return s
 }
 
-// MergeAccumulators takes the register-wise maximum.
+// MergeAccumulators takes the union of the hashes while both sketches are small, else the register-wise maximum.
 func (ApproxCountDistinctFn[T]) MergeAccumulators(a, b Sketch) Sketch {
-	if b.Registers == nil {
+	switch {
+	case b.Registers == nil && len(b.Hashes) == 0:
 		return a
+	case a.Registers == nil && b.Registers == nil:
+		u := make([]uint64, 0, len(a.Hashes)+len(b.Hashes))
+		i, j := 0, 0
+		for i < len(a.Hashes) && j < len(b.Hashes) {
+			switch x, y := a.Hashes[i], b.Hashes[j]; {
+			case x < y:
+				u = append(u, x)
+				i++
+			case y < x:
+				u = append(u, y)
+				j++
+			default:
+				u = append(u, x)
+				i++
+				j++
+			}
+		}
+		u = append(append(u, a.Hashes[i:]...), b.Hashes[j:]...)
+		if len(u) <= sparseMax {
+			return Sketch{Hashes: u}
+		}
+		return Sketch{Hashes: u}.dense()
 	}
 	if a.Registers == nil {
-		a.Registers = make([]uint8, 1<<hllP)
+		a = a.dense()
+	}
+	if b.Registers == nil {
+		for _, h := range b.Hashes {
+			a.addHash(h)
+		}
+		return a
 	}
 	for i, r := range b.Registers {
 		if r > a.Registers[i] {
@@ -265,10 +323,10 @@ func (ApproxCountDistinctFn[T]) MergeAccumulators(a, b Sketch) Sketch {
 	return a
 }
 
-// ExtractOutput returns the estimate.
+// ExtractOutput returns the count: exact for a sparse sketch, else the HyperLogLog estimate.
 func (ApproxCountDistinctFn[T]) ExtractOutput(s Sketch) int64 {
 	if s.Registers == nil {
-		return 0
+		return int64(len(s.Hashes))
 	}
 	m := float64(len(s.Registers))
 	sum, zeros := 0.0, 0

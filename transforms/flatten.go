@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/kappaflow/kappa/internal/exec"
@@ -15,13 +16,33 @@ func Flatten[T any](s pipeline.Scope, cols ...pipeline.PCollection[T]) pipeline.
 		return pipeline.PCollection[T]{}
 	}
 	ins := make([]pipeline.Input, len(cols))
-	first := windowing.Of(cols[0])
+	var first *windowing.Strategy // of the first valid input
+	ref, mixed := 0, false
 	for i, c := range cols {
 		ins[i] = c
-		if c.Valid() {
-			if st := windowing.Of(c); st.String() != first.String() || st.Deferred != first.Deferred {
-				s.Errorf("Flatten: input %d has windowing %s but input 0 has %s; window them alike first (for example windowing.Into(s, c, windowing.Global{}))", i, st, first)
-				return pipeline.PCollection[T]{}
+		if !c.Valid() {
+			continue
+		}
+		st := windowing.Of(c)
+		if first == nil {
+			first, ref = st, i
+			continue
+		}
+		if st.String() != first.String() {
+			s.Errorf("Flatten: input %d has windowing %s but input %d has %s; window them alike first (for example windowing.Into(s, c, windowing.Global{}))", i, st, ref, first)
+			return pipeline.PCollection[T]{}
+		}
+		mixed = mixed || st.Deferred != first.Deferred
+	}
+	if mixed {
+		// Same windows, but some inputs still defer their assignment (sliding windows not yet observed): assign
+		// them, so that every element of the output is in its windows.
+		for i, c := range cols {
+			if c.Valid() && windowing.Of(c).Deferred {
+				ins[i] = ParDo(s, c, DoFunc[T, T](func(_ context.Context, e pipeline.Element[T], emit Emitter[T]) error {
+					emit.EmitElement(e)
+					return nil
+				}), Name("AssignWindows"))
 			}
 		}
 	}
@@ -30,7 +51,7 @@ func Flatten[T any](s pipeline.Scope, cols ...pipeline.PCollection[T]) pipeline.
 	out := pipeline.AddOutput[T](s, t)
 	if out.Valid() {
 		bounded := true
-		for _, c := range cols {
+		for _, c := range ins {
 			bounded = bounded && c.Collection().Bounded()
 		}
 		out.Collection().SetBounded(bounded)

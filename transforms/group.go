@@ -48,6 +48,11 @@ func group[K comparable, V, A, O any](s pipeline.Scope, o options, col pipeline.
 	if !ok {
 		return pipeline.PCollection[KV[K, O]]{}
 	}
+	if !col.Valid() {
+		// AddTransform records the error (unless an earlier one explains the invalid input) and adds nothing.
+		pipeline.AddTransform(s, o.name, nil, col)
+		return pipeline.PCollection[KV[K, O]]{}
+	}
 	st := windowing.Of(col)
 	if !col.Collection().Bounded() {
 		if _, global := st.WindowFn().(windowing.Global); global {

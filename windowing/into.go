@@ -176,6 +176,10 @@ func Materialized(st *Strategy) *Strategy {
 
 // WithTimestamps sets each element's event time to fn(value).
 func WithTimestamps[T any](s pipeline.Scope, col pipeline.PCollection[T], fn func(T) time.Time) pipeline.PCollection[T] {
+	if fn == nil {
+		s.Errorf("WithTimestamps: nil function")
+		return pipeline.PCollection[T]{}
+	}
 	return WithEventTime(s, col, func(v T) pipeline.Time { return pipeline.TimeOf(fn(v)) })
 }
 

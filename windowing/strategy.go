@@ -59,6 +59,16 @@ func (s *Strategy) Merging() bool {
 	return ok
 }
 
+// DeferredAssigner returns, while window assignment is deferred (Deferred), the function that assigns an
+// element's windows by its timestamp; else nil. Window-observing consumers outside this package call it: sinks
+// (pipeline.Write) write each element once per window.
+func (s *Strategy) DeferredAssigner() func(dst []pipeline.Window, t pipeline.Time) []pipeline.Window {
+	if s == nil || !s.Deferred {
+		return nil
+	}
+	return s.WindowFn().AssignWindows
+}
+
 // String describes the strategy, e.g. "Fixed(1m0s) trigger=Default discarding lateness=0s".
 func (s *Strategy) String() string {
 	mode := "discarding"

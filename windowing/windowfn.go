@@ -72,7 +72,8 @@ func (s Sliding) AssignWindows(dst []pipeline.Window, t pipeline.Time) []pipelin
 	return dst
 }
 
-// Validate checks Size ≥ Period > 0 and whole milliseconds.
+// Validate checks that Size and Period are at least 1 ms, in whole milliseconds. Period may exceed Size: then
+// some event times are in no window (the element is dropped from windowed results), as in Beam.
 func (s Sliding) Validate() error {
 	if s.Period.Milliseconds() <= 0 || s.Size.Milliseconds() <= 0 {
 		return fmt.Errorf("sliding windows: size %v and period %v must be at least 1ms", s.Size, s.Period)

@@ -29,6 +29,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/kappaflow/kappa/internal/w1"
@@ -61,6 +62,7 @@ type options struct {
 	live         float64
 	wait         time.Duration
 	idle         time.Duration
+	startFrom    string
 }
 
 func main() {
@@ -85,6 +87,7 @@ func main() {
 	flag.DurationVar(&o.epoch, "epoch", time.Second, "time between epochs (sink commits and checkpoints) in stream mode or with -checkpoint")
 	flag.Int64Var(&o.stateMemory, "state-memory", 0, "heap budget for keyed state in bytes; past it state spills to disk (0: no limit)")
 	flag.StringVar(&o.metricsAddr, "metrics", "", "serve Prometheus metrics on this address during the run, e.g. 127.0.0.1:9464")
+	flag.StringVar(&o.startFrom, "start-from", "", "with -checkpoint: start from this savepoint (taken on SIGUSR1, or on SIGUSR2 which also stops the job)")
 	flag.DurationVar(&o.idle, "idle", 0, "exclude a Kafka partition from the watermark after this long without records (0: never)")
 	flag.Float64Var(&o.live, "live", 0, "stream mode: release events in real time at this many per second, event time = release time (for latency; the checksum then differs from W1's)")
 	flag.DurationVar(&o.wait, "wait", 0, "longest wait of a micro-batch for records (the batch interval of live streams; default the runner's 100ms)")
@@ -219,6 +222,10 @@ func runKappa(ctx context.Context, o options) (result, error) {
 	}
 	start := time.Now()
 	r := local.New(cfg)
+	if o.checkpoint != "" {
+		stop := savepointOnSignal(ctx, r)
+		defer stop()
+	}
 	if err := r.Run(ctx, p); err != nil {
 		return result{}, err
 	}
@@ -260,8 +267,42 @@ func runnerConfig(ctx context.Context, o options) (local.Config, error) {
 		}
 		cfg.Checkpoints = st
 		cfg.EpochInterval = o.epoch
+		cfg.StartFrom = o.startFrom
 	}
 	return cfg, nil
+}
+
+// savepointOnSignal takes a savepoint on SIGUSR1 and stops the job with one on SIGUSR2, printing its name to
+// stderr; start a job from it with -start-from NAME.
+func savepointOnSignal(ctx context.Context, r *local.Runner) (stop func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case sig := <-sigs:
+				name := time.Now().UTC().Format("20060102T150405Z")
+				var err error
+				if sig == syscall.SIGUSR2 {
+					err = r.StopWithSavepoint(ctx, name)
+				} else {
+					err = r.Savepoint(ctx, name)
+				}
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "windowsum: savepoint:", err)
+					continue
+				}
+				fmt.Fprintf(os.Stderr, "windowsum: savepoint %s written (start from it with -start-from %s)\n", name, name)
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
 }
 
 // runWrite generates the events and writes them to Parquet (-write-parquet) and/or Kafka (-publish).
