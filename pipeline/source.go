@@ -77,9 +77,10 @@ type Batch[T any] struct {
 	// Failures are records that could not be decoded. They go to the dead-letter output when the pipeline has one
 	// for this source, else the pipeline stops with the first of them.
 	Failures []*RecordError
-	// Watermark, when not MinTime, is the source's own statement that no record older than it will follow on this
-	// split (for example the end of a file's event-time range). The runner's watermark for the split is the
-	// larger of this and its own estimate.
+	// Watermark, when not MinTime, is the source's guarantee that no record older than it will follow on this
+	// split (for example the minimum event time of a file's remaining row groups). In stream mode the split's
+	// watermark is the larger of this and the runner's estimate; batch mode, which ignores estimates, still
+	// honours it, so windows fire as a backfill moves past them. A wrong guarantee makes records late.
 	Watermark Time
 }
 

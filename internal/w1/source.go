@@ -71,6 +71,10 @@ func (r *reader) ReadBatch(_ context.Context, b *pipeline.Batch[Event], lim pipe
 	}
 	b.Values, b.Times = vals, times
 	b.Bytes += n * EventBytes
+	// A guarantee, not an estimate: event i has time > BaseTime + i - MaxDelay, and this split's next event is
+	// r.next, so no event older than BaseTime + r.next - MaxDelay + 1 follows. Batch runs use it to fire windows
+	// as they complete.
+	b.Watermark = pipeline.Time(BaseTime + r.next - MaxDelay + 1)
 	if r.next >= r.n {
 		return pipeline.ErrEndOfInput
 	}

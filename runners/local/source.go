@@ -102,10 +102,18 @@ func (s *source) readWorker(ctx context.Context, w *exec.Worker, cfg Config, now
 		return nil
 	}
 	lim := pipeline.Limits{MaxRecords: cfg.BatchRecords, MaxBytes: cfg.BatchBytes, MaxWait: max(cfg.BatchWait/time.Duration(active), time.Millisecond)}
+	open := 0
 	for _, sp := range s.splits {
 		if sp.worker != w.Index || sp.done || !s.ready(sp) {
 			continue
 		}
+		// A bounded source (files, row groups) is read a few splits at a time per worker, in split order, so that
+		// a backfill of thousands of row groups does not open them all at once; an unbounded one (partitions,
+		// shards) reads every split, or idle partitions would stall its watermark.
+		if s.bounded && open >= cfg.OpenSplits {
+			break
+		}
+		open++
 		if sp.sr == nil {
 			r, err := s.op.Open(ctx, sp.s, sp.pos)
 			if err != nil {
@@ -165,6 +173,18 @@ func (s *source) updateWatermark(cfg Config, now time.Time, drain bool) {
 		return
 	}
 	if cfg.Mode == Batch {
+		// Batch mode ignores heuristic estimates — nothing may be late — but honours what sources guarantee (their
+		// Batch.Watermark hints: W1's disorder bound, a Parquet row group's minimum time), so that a backfill's
+		// windows fire, complete, as the input moves past them and state stays bounded.
+		wm := pipeline.MaxTime
+		for _, sp := range s.splits {
+			if !sp.done {
+				wm = min(wm, sp.hint)
+			}
+		}
+		if wm > s.wm {
+			s.wm = wm
+		}
 		return
 	}
 	// The minimum over active splits; splits idle for longer than the timeout do not count. When every split is
