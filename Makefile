@@ -47,7 +47,7 @@ bench-parquet: ## scan 1e6 W1 events from Parquet (local, S3 loopback) via the s
 
 .PHONY: demo
 demo: ## run the main demo on embedded defaults (no setup)
-	$(GO) run ./examples/analytics
+	$(GO) run ./examples/analytics -kappa
 
 BENCH_N ?= 1000000 10000000
 

@@ -3,6 +3,7 @@
 //
 //	go run ./examples/analytics                          # 2000 generated views over 5 minutes (make demo)
 //	go run ./examples/analytics -n 100000 -minutes 60 -seed 7 -out /tmp/views -format jsonl
+//	go run ./examples/analytics -kappa                   # live over Kafka and replayed from Parquet, side by side
 //
 // The pipeline is BuildPageViews (pageviews.go); the events come from a deterministic generator (generate.go) and
 // the rows go to a FileSink (filesink.go) that publishes each file atomically, exactly once. Unique users are
@@ -38,6 +39,7 @@ type options struct {
 	format  string
 	mode    string
 	workers int
+	kappa   bool
 }
 
 // start is the event time of the first generated view.
@@ -53,6 +55,7 @@ func main() {
 	flag.StringVar(&o.format, "format", "csv", "output format: csv or jsonl")
 	flag.StringVar(&o.mode, "mode", "batch", "runner mode: batch or stream (same results)")
 	flag.IntVar(&o.workers, "workers", 0, "workers (default GOMAXPROCS)")
+	flag.BoolVar(&o.kappa, "kappa", false, "the Kappa demo: publish the views to an embedded Kafka broker and archive them as Parquet, run the pipeline live over Kafka and as a replay over the archive, print both side by side (-out names the archive folder)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -68,6 +71,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	if o.n < 0 || o.minutes < 1 {
 		return fmt.Errorf("-n %d -minutes %d: want n ≥ 0 and at least one minute", o.n, o.minutes)
+	}
+	if o.kappa {
+		return runKappa(ctx, o, out)
 	}
 	if o.out == "" {
 		dir, err := os.MkdirTemp("", "kappa-analytics-")

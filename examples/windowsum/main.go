@@ -232,6 +232,9 @@ func runKappa(ctx context.Context, o options) (result, error) {
 	sum, n := sink.result()
 	st := r.Stats()
 	res := result{events: st.Records, rows: n, checksum: sum, elapsed: time.Since(start)}
+	if isKafka(o.from) && o.mode == "stream" && res.elapsed > o.stopIdle+100*time.Millisecond {
+		res.elapsed -= o.stopIdle // the run waited that long after the last record before draining
+	}
 	if o.live > 0 {
 		res.lag = fmt.Sprintf(" lag_p50=%s lag_p99=%s", st.LagQuantile(0.5).Round(time.Millisecond), st.LagQuantile(0.99).Round(time.Millisecond))
 	}
