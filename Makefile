@@ -11,9 +11,10 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
 
 .PHONY: test
-test: test-deps ## run vet and every test (installs what the tests need first)
+test: test-deps ## run vet, every test, and the core packages again under the race detector
 	$(GO) vet ./...
 	KAPPA_REQUIRE_SERVICES=1 $(GO) test -count=1 -timeout 14m ./...
+	$(GO) test -race -count=1 -timeout 10m ./pipeline/... ./windowing/... ./transforms/... ./pipelinetest/... ./runners/...
 
 .PHONY: test-conformance
 test-conformance: test-deps ## run the connector conformance suite (io/iotest) on every connector

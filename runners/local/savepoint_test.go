@@ -32,15 +32,15 @@ func TestSavepointAndStartFrom(t *testing.T) {
 	clock := newTickClock(100 * time.Millisecond)
 	r := local.New(local.Config{Mode: local.Stream, Workers: 2, Now: clock.Now, EpochInterval: 300 * time.Millisecond,
 		BatchRecords: 300, BatchWait: time.Millisecond, Checkpoints: store, KeepCheckpoints: 1})
-	var spErr error
+	spErr := make(chan error, 1)
 	var once sync.Once
 	clock.after(2*time.Second, func() {
 		once.Do(func() {
-			go func() { spErr = r.StopWithSavepoint(context.Background(), "before-upgrade") }()
+			go func() { spErr <- r.StopWithSavepoint(context.Background(), "before-upgrade") }()
 		})
 	})
 	require.NoError(t, r.Run(context.Background(), checkpointedJob(feed, nil, res)))
-	require.NoError(t, spErr)
+	require.NoError(t, <-spErr)
 	names, err := store.List(context.Background(), "savepoint-before-upgrade/")
 	require.NoError(t, err)
 	require.Contains(t, names, "savepoint-before-upgrade/meta.json")
