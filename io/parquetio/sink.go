@@ -269,6 +269,7 @@ type stagedFile struct {
 
 type writer[T any] struct {
 	sink       *Sink[T]
+	ctx        callContext // the context of the call in progress, for files that span calls
 	shard      pipeline.Shard
 	store      objstore.Store
 	root       string
@@ -360,6 +361,7 @@ type folderMemo struct {
 // Write appends elements to the open file of their folder and pane, opening, rolling and finishing files as
 // needed.
 func (w *writer[T]) Write(ctx context.Context, elems []pipeline.Element[T]) error {
+	w.ctx.set(ctx)
 	for i := 0; i < len(elems); {
 		folder, final := w.folderOf(&elems[i])
 		key := fileSetKey{folder: folder, pane: elems[i].Pane.Index}
@@ -469,7 +471,9 @@ func (w *writer[T]) file(ctx context.Context, key fileSetKey) (*outFile[T], erro
 	}
 	staged := fmt.Sprintf("%s%s-%06d.parquet", w.stagingDir, w.instance, w.nextFile)
 	w.nextFile++
-	ow, err := w.store.Create(ctx, staged)
+	// The file outlives this call (it is written by later Writes and finished by Prepare), so it gets the writer's
+	// swappable context, which always holds the context of the call in progress, rather than this call's.
+	ow, err := w.store.Create(&w.ctx, staged)
 	if err != nil {
 		return nil, fmt.Errorf("parquetio: %s: %w", cfg.URL, err)
 	}
@@ -515,6 +519,7 @@ func (w *writer[T]) finish(f *outFile[T]) error {
 // Prepare finishes the open files and returns a token mapping each staged file to its final name, plus the
 // folders whose markers are pending.
 func (w *writer[T]) Prepare(ctx context.Context, epoch pipeline.Epoch) ([]byte, error) {
+	w.ctx.set(ctx)
 	keys := make([]fileSetKey, 0, len(w.open))
 	for k := range w.open {
 		keys = append(keys, k)
@@ -692,6 +697,7 @@ func readSmall(ctx context.Context, s objstore.Store, key string) ([]byte, error
 
 // Close discards the open and finished-but-unprepared files.
 func (w *writer[T]) Close(ctx context.Context) error {
+	w.ctx.set(ctx)
 	var errs []error
 	for _, f := range w.open {
 		if err := f.ow.Abort(); err != nil {
@@ -710,3 +716,30 @@ func (w *writer[T]) Close(ctx context.Context) error {
 	}
 	return nil
 }
+
+// callContext is a context.Context that delegates to the context of the writer's call in progress, for objects
+// whose writes span several calls (a file opened by one Write, filled by the next, finished by Prepare).
+type callContext struct {
+	mu  sync.Mutex
+	ctx context.Context
+}
+
+func (c *callContext) set(ctx context.Context) {
+	c.mu.Lock()
+	c.ctx = ctx
+	c.mu.Unlock()
+}
+
+func (c *callContext) get() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx == nil {
+		return context.Background()
+	}
+	return c.ctx
+}
+
+func (c *callContext) Deadline() (time.Time, bool) { return c.get().Deadline() }
+func (c *callContext) Done() <-chan struct{}       { return c.get().Done() }
+func (c *callContext) Err() error                  { return c.get().Err() }
+func (c *callContext) Value(key any) any           { return c.get().Value(key) }
