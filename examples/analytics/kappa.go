@@ -61,7 +61,7 @@ func runKappa(ctx context.Context, o options, out io.Writer) error {
 	// event time after another; each minute's window fires once the watermark has passed it, and the job drains
 	// and stops once the topic has been quiet for a second.
 	t0 = time.Now()
-	live := &memorySink{}
+	live := pipelinetest.NewResult[Row]()
 	liveErr := make(chan error, 1)
 	{
 		p := pipeline.New()
@@ -79,16 +79,16 @@ func runKappa(ctx context.Context, o options, out io.Writer) error {
 			return err
 		}
 		time.Sleep(300 * time.Millisecond)
-		step("published views %d..%d to kafka://%s/pageviews; the live job has emitted %d rows so far", lo, hi-1, broker.Addr(), len(live.rows()))
+		step("published views %d..%d to kafka://%s/pageviews; the live job has emitted %d rows so far", lo, hi-1, broker.Addr(), len(live.Values()))
 	}
 	if err := <-liveErr; err != nil {
 		return fmt.Errorf("live run over Kafka: %w", err)
 	}
-	step("live: the stream went quiet, the job drained (the last minute fired) and stopped: %d rows (%v)", len(live.rows()), time.Since(t0).Round(time.Millisecond))
+	step("live: the stream went quiet, the job drained (the last minute fired) and stopped: %d rows (%v)", len(live.Values()), time.Since(t0).Round(time.Millisecond))
 
 	// 4. Replay: the same pipeline over the Parquet archive, in batch mode.
 	t0 = time.Now()
-	replay := &memorySink{}
+	replay := pipelinetest.NewResult[Row]()
 	{
 		p := pipeline.New()
 		s := p.Root()
@@ -98,9 +98,9 @@ func runKappa(ctx context.Context, o options, out io.Writer) error {
 			return fmt.Errorf("replay over Parquet: %w", err)
 		}
 	}
-	step("replay: batch mode over the Parquet archive: %d rows (%v)\n", len(replay.rows()), time.Since(t0).Round(time.Millisecond))
+	step("replay: batch mode over the Parquet archive: %d rows (%v)\n", len(replay.Values()), time.Since(t0).Round(time.Millisecond))
 
-	same := printSideBySide(out, live.rows(), replay.rows())
+	same := printSideBySide(out, live.Values(), replay.Values())
 	if !same {
 		return fmt.Errorf("the live and replayed results differ")
 	}

@@ -13,7 +13,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
@@ -23,10 +22,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/kappaflow/kappa/pipeline"
+	"github.com/kappaflow/kappa/pipelinetest"
 	"github.com/kappaflow/kappa/runners/local"
 )
 
@@ -93,8 +92,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	events := pipeline.Read[PageView](s, gen, pipeline.ReadName("Generate"))
 	rows := BuildPageViews(s, events)
 	pipeline.Write(s.Scope("Files"), rows, pipeline.Sink[Row](sink))
-	table := &memorySink{}
-	pipeline.Write(s.Scope("Table"), rows, pipeline.Sink[Row](table))
+	table := pipelinetest.Collect(s.Scope("Table"), rows) // an exactly-once in-memory sink, for the table
 
 	cfg := local.Config{Workers: o.workers, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if o.mode == "stream" {
@@ -105,7 +103,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 
-	got := table.rows()
+	got := table.Values()
 	fmt.Fprintf(out, "kappa analytics-on-write: %d page views (seed %d) → views and unique users (exact) per URL and minute\n\n", o.n, o.seed)
 	printTable(out, got)
 	files, _ := filepath.Glob(filepath.Join(o.out, sink.prefix()+"-*."+sink.ext()))
@@ -131,60 +129,3 @@ func printTable(out io.Writer, rows []Row) {
 		fmt.Fprintf(out, "%-16s  %-*s  %6d  %12d\n", r.Minute.Format("2006-01-02 15:04"), width, r.URL, r.Views, r.UniqueUsers)
 	}
 }
-
-// memorySink keeps the committed rows in memory, for the table.
-type memorySink struct {
-	mu        sync.Mutex
-	committed []Row
-	staged    map[uint64][]Row
-	next      uint64
-}
-
-func (m *memorySink) Name() string { return "memory" }
-
-func (m *memorySink) Open(context.Context, pipeline.Shard) (pipeline.SinkWriter[Row], error) {
-	return &memoryWriter{m: m}, nil
-}
-
-func (m *memorySink) rows() []Row {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.committed)
-}
-
-type memoryWriter struct {
-	m   *memorySink
-	buf []Row
-}
-
-func (w *memoryWriter) Write(_ context.Context, elems []pipeline.Element[Row]) error {
-	for _, e := range elems {
-		w.buf = append(w.buf, e.Value)
-	}
-	return nil
-}
-
-func (w *memoryWriter) Prepare(context.Context, pipeline.Epoch) ([]byte, error) {
-	w.m.mu.Lock()
-	defer w.m.mu.Unlock()
-	if w.m.staged == nil {
-		w.m.staged = map[uint64][]Row{}
-	}
-	id := w.m.next
-	w.m.next++
-	w.m.staged[id], w.buf = w.buf, nil
-	return binary.BigEndian.AppendUint64(nil, id), nil
-}
-
-func (w *memoryWriter) Commit(_ context.Context, tok []byte) error {
-	w.m.mu.Lock()
-	defer w.m.mu.Unlock()
-	id := binary.BigEndian.Uint64(tok)
-	if rows, ok := w.m.staged[id]; ok {
-		w.m.committed = append(w.m.committed, rows...)
-		delete(w.m.staged, id)
-	}
-	return nil
-}
-
-func (w *memoryWriter) Close(context.Context) error { return nil }

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/kappaflow/kappa/pipeline"
 )
@@ -69,60 +68,3 @@ func (r *lineReader) Position() []byte {
 }
 
 func (r *lineReader) Close() error { return nil }
-
-// collect is an in-memory sink: values written in an epoch become visible when the epoch commits, once.
-type collect[T any] struct {
-	mu        sync.Mutex
-	committed []T
-	staged    map[uint64][]T
-	next      uint64
-}
-
-func (c *collect[T]) Name() string { return "memory" }
-
-func (c *collect[T]) Open(context.Context, pipeline.Shard) (pipeline.SinkWriter[T], error) {
-	return &collectWriter[T]{c: c}, nil
-}
-
-func (c *collect[T]) values() []T {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]T(nil), c.committed...)
-}
-
-type collectWriter[T any] struct {
-	c   *collect[T]
-	buf []T
-}
-
-func (w *collectWriter[T]) Write(_ context.Context, elems []pipeline.Element[T]) error {
-	for _, e := range elems {
-		w.buf = append(w.buf, e.Value)
-	}
-	return nil
-}
-
-func (w *collectWriter[T]) Prepare(context.Context, pipeline.Epoch) ([]byte, error) {
-	w.c.mu.Lock()
-	defer w.c.mu.Unlock()
-	if w.c.staged == nil {
-		w.c.staged = map[uint64][]T{}
-	}
-	id := w.c.next
-	w.c.next++
-	w.c.staged[id], w.buf = w.buf, nil
-	return binary.BigEndian.AppendUint64(nil, id), nil
-}
-
-func (w *collectWriter[T]) Commit(_ context.Context, tok []byte) error {
-	w.c.mu.Lock()
-	defer w.c.mu.Unlock()
-	id := binary.BigEndian.Uint64(tok)
-	if vs, ok := w.c.staged[id]; ok {
-		w.c.committed = append(w.c.committed, vs...)
-		delete(w.c.staged, id)
-	}
-	return nil
-}
-
-func (w *collectWriter[T]) Close(context.Context) error { return nil }

@@ -22,6 +22,7 @@ import (
 	"unicode"
 
 	"github.com/kappaflow/kappa/pipeline"
+	"github.com/kappaflow/kappa/pipelinetest"
 	"github.com/kappaflow/kappa/runners/local"
 	"github.com/kappaflow/kappa/transforms"
 )
@@ -74,13 +75,13 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	p := pipeline.New()
 	s := p.Root()
 	lines := pipeline.Read[string](s, newLineSource(text, 4), pipeline.ReadName("ReadLines"))
-	counts := collect[transforms.KV[string, int64]]{}
-	pipeline.Write(s, CountWords(s, lines), pipeline.Sink[transforms.KV[string, int64]](&counts))
+	counts := pipelinetest.Collect(s, CountWords(s, lines)) // an exactly-once in-memory sink
+
 	r := local.New(local.Config{Workers: o.workers, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err := r.Run(ctx, p); err != nil {
 		return err
 	}
-	words := counts.values()
+	words := counts.Values()
 	slices.SortFunc(words, func(a, b transforms.KV[string, int64]) int {
 		if a.Value != b.Value {
 			return int(b.Value - a.Value)
