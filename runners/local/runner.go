@@ -494,9 +494,11 @@ func (ru *run) loop(ctx context.Context) error {
 			}
 			return ctx.Err()
 		}
+		t0 := time.Now()
 		if err := ru.superstep(ctx); err != nil {
 			return err
 		}
+		ru.idleBackoff(ctx, time.Since(t0))
 		if ru.ended {
 			return ru.commitEpoch(ctx, true)
 		}
@@ -642,6 +644,32 @@ func (ru *run) maybeSpill() error {
 		runtime.GC()
 	}
 	return nil
+}
+
+// idleBackoff sleeps out the rest of BatchWait after a micro-batch that read nothing from unbounded sources, so a
+// source that returns empty batches at once (instead of waiting up to Limits.MaxWait) does not spin a core.
+func (ru *run) idleBackoff(ctx context.Context, took time.Duration) {
+	if ru.ended || took >= ru.cfg.BatchWait {
+		return
+	}
+	for _, s := range ru.sources {
+		if s.readThisStep > 0 || s.ended {
+			return
+		}
+	}
+	unbounded := false
+	for _, s := range ru.sources {
+		unbounded = unbounded || !s.bounded
+	}
+	if !unbounded {
+		return
+	}
+	t := time.NewTimer(ru.cfg.BatchWait - took)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 func (ru *run) flushProducers(w *exec.Worker) error {
