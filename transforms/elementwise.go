@@ -224,8 +224,9 @@ type Emitter[T any] interface {
 }
 
 // DoFn processes elements one at a time. One DoFn value serves every worker, like an http.Handler:
-// ProcessElement must be safe for concurrent use. It may also implement Setup(ctx) error and Teardown(ctx) error,
-// called once per worker before the first and after the last element.
+// ProcessElement must be safe for concurrent use — unless the DoFn implements PerWorker, which gives each worker
+// its own instance. It may also implement Setup(ctx) error and Teardown(ctx) error, called once per worker (on
+// the worker's instance) before the first and after the last element.
 type DoFn[In, Out any] interface {
 	ProcessElement(ctx context.Context, e pipeline.Element[In], emit Emitter[Out]) error
 }
@@ -286,8 +287,14 @@ func ParDo[In, Out any](s pipeline.Scope, col pipeline.PCollection[In], fn DoFn[
 		return pipeline.PCollection[Out]{}
 	}
 	op := &parDoOp[In]{kind: o.name, st: windowing.Of(col), agnostic: o.windowAgnostic,
-		process: func(ctx context.Context, e pipeline.Element[In], outs []emitterBase) error {
-			return fn.ProcessElement(ctx, e, outs[0].(*emitter[Out]))
+		bind: func(v any) (processFunc[In], error) {
+			fn, ok := v.(DoFn[In, Out])
+			if !ok {
+				return nil, fmt.Errorf("NewWorker returned %T, not a DoFn[%s, %s]", v, describe[In](), describe[Out]())
+			}
+			return func(ctx context.Context, e pipeline.Element[In], outs []emitterBase) error {
+				return fn.ProcessElement(ctx, e, outs[0].(*emitter[Out]))
+			}, nil
 		},
 		newOuts: []func(any) (emitterBase, error){newEmitter[Out]},
 		fn:      fn,
@@ -322,8 +329,14 @@ func ParDo2[In, O1, O2 any](s pipeline.Scope, col pipeline.PCollection[In], fn D
 		return pipeline.PCollection[O1]{}, pipeline.PCollection[O2]{}
 	}
 	op := &parDoOp[In]{kind: o.name, st: windowing.Of(col), agnostic: o.windowAgnostic,
-		process: func(ctx context.Context, e pipeline.Element[In], outs []emitterBase) error {
-			return fn.ProcessElement(ctx, e, outs[0].(*emitter[O1]), outs[1].(*emitter[O2]))
+		bind: func(v any) (processFunc[In], error) {
+			fn, ok := v.(DoFn2[In, O1, O2])
+			if !ok {
+				return nil, fmt.Errorf("NewWorker returned %T, not a DoFn2[%s, %s, %s]", v, describe[In](), describe[O1](), describe[O2]())
+			}
+			return func(ctx context.Context, e pipeline.Element[In], outs []emitterBase) error {
+				return fn.ProcessElement(ctx, e, outs[0].(*emitter[O1]), outs[1].(*emitter[O2]))
+			}, nil
 		},
 		newOuts: []func(any) (emitterBase, error){newEmitter[O1], newEmitter[O2]},
 		fn:      fn,
@@ -360,8 +373,14 @@ func ParDo3[In, O1, O2, O3 any](s pipeline.Scope, col pipeline.PCollection[In], 
 		return pipeline.PCollection[O1]{}, pipeline.PCollection[O2]{}, pipeline.PCollection[O3]{}
 	}
 	op := &parDoOp[In]{kind: o.name, st: windowing.Of(col), agnostic: o.windowAgnostic,
-		process: func(ctx context.Context, e pipeline.Element[In], outs []emitterBase) error {
-			return fn.ProcessElement(ctx, e, outs[0].(*emitter[O1]), outs[1].(*emitter[O2]), outs[2].(*emitter[O3]))
+		bind: func(v any) (processFunc[In], error) {
+			fn, ok := v.(DoFn3[In, O1, O2, O3])
+			if !ok {
+				return nil, fmt.Errorf("NewWorker returned %T, not a DoFn3[%s, %s, %s, %s]", v, describe[In](), describe[O1](), describe[O2](), describe[O3]())
+			}
+			return func(ctx context.Context, e pipeline.Element[In], outs []emitterBase) error {
+				return fn.ProcessElement(ctx, e, outs[0].(*emitter[O1]), outs[1].(*emitter[O2]), outs[2].(*emitter[O3]))
+			}, nil
 		},
 		newOuts: []func(any) (emitterBase, error){newEmitter[O1], newEmitter[O2], newEmitter[O3]},
 		fn:      fn,
@@ -438,9 +457,19 @@ type parDoOp[In any] struct {
 	name, kind string
 	st         *windowing.Strategy
 	agnostic   bool
-	process    func(ctx context.Context, e pipeline.Element[In], outs []emitterBase) error
+	bind       func(fn any) (processFunc[In], error)
 	newOuts    []func(any) (emitterBase, error)
 	fn         any
+}
+
+type processFunc[In any] func(ctx context.Context, e pipeline.Element[In], outs []emitterBase) error
+
+// PerWorker is implemented by DoFns that keep per-worker state in their fields, as Beam DoFns do: each worker
+// calls NewWorker once and uses the instance it returns — usually a copy of the configured value,
+// `func (f *enrich) NewWorker() any { c := *f; return &c }` — for Setup, ProcessElement and Teardown. It must
+// return a DoFn of the ParDo's type. DoFns without it are one value shared by all workers.
+type PerWorker interface {
+	NewWorker() any
 }
 
 func (o *parDoOp[In]) String() string { return o.kind }
@@ -449,7 +478,15 @@ func (o *parDoOp[In]) Instantiate(w *exec.Worker, outs []any) (any, error) {
 	if len(outs) != len(o.newOuts) {
 		return nil, fmt.Errorf("%s: runner gave %d outputs, want %d", o.name, len(outs), len(o.newOuts))
 	}
-	inst := &parDoInst[In]{op: o, w: w}
+	inst := &parDoInst[In]{op: o, w: w, fn: o.fn}
+	if pw, ok := o.fn.(PerWorker); ok {
+		inst.fn = pw.NewWorker()
+	}
+	process, err := o.bind(inst.fn)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.name, err)
+	}
+	inst.process = process
 	for i, mk := range o.newOuts {
 		e, err := mk(outs[i])
 		if err != nil {
@@ -466,12 +503,14 @@ func (o *parDoOp[In]) Instantiate(w *exec.Worker, outs []any) (any, error) {
 }
 
 type parDoInst[In any] struct {
-	op    *parDoOp[In]
-	w     *exec.Worker
-	emits []emitterBase
-	meta  metaOnly
-	x     *windowing.Exploder[In]
-	oneFn func(pipeline.Element[In]) error
+	op      *parDoOp[In]
+	fn      any // this worker's DoFn: the shared value, or its own from PerWorker.NewWorker
+	process processFunc[In]
+	w       *exec.Worker
+	emits   []emitterBase
+	meta    metaOnly
+	x       *windowing.Exploder[In]
+	oneFn   func(pipeline.Element[In]) error
 }
 
 func (p *parDoInst[In]) Push(e pipeline.Element[In]) error {
@@ -484,7 +523,7 @@ func (p *parDoInst[In]) Push(e pipeline.Element[In]) error {
 func (p *parDoInst[In]) one(e pipeline.Element[In]) error {
 	p.meta = metaOnly{t: e.Time, w: e.Window, pane: e.Pane}
 	p.w.Current = p.op.name
-	if err := p.op.process(p.w.Ctx, e, p.emits); err != nil {
+	if err := p.process(p.w.Ctx, e, p.emits); err != nil {
 		for _, em := range p.emits {
 			em.firstErr()
 		}
@@ -499,7 +538,7 @@ func (p *parDoInst[In]) one(e pipeline.Element[In]) error {
 }
 
 func (p *parDoInst[In]) Start(ctx context.Context) error {
-	if s, ok := p.op.fn.(Setupper); ok {
+	if s, ok := p.fn.(Setupper); ok {
 		p.w.Current = p.op.name
 		if err := s.Setup(ctx); err != nil {
 			return fmt.Errorf("%s: setup: %w", p.op.name, err)
@@ -511,7 +550,7 @@ func (p *parDoInst[In]) Start(ctx context.Context) error {
 func (p *parDoInst[In]) EndOfBatch(ctx context.Context) error { return nil }
 
 func (p *parDoInst[In]) Finish(ctx context.Context) error {
-	if t, ok := p.op.fn.(Teardowner); ok {
+	if t, ok := p.fn.(Teardowner); ok {
 		p.w.Current = p.op.name
 		if err := t.Teardown(ctx); err != nil {
 			return fmt.Errorf("%s: teardown: %w", p.op.name, err)
