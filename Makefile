@@ -47,7 +47,7 @@ bench-parquet: ## scan 1e6 W1 events from Parquet (local, S3 loopback) via the s
 	$(GO) test -run '^$$' -bench BenchmarkScan -benchtime 10x -count 3 ./io/parquetio/
 
 .PHONY: demo
-demo: ## run the main demo on embedded defaults (no setup)
+demo: ## the Kappa demo on embedded defaults (Kafka broker in-process, Parquet in a temp folder; no setup)
 	$(GO) run ./examples/analytics -kappa
 
 BENCH_N ?= 1000000 10000000
