@@ -25,60 +25,76 @@ type paneSnap[K comparable, A any] struct {
 	Trig       *tstate
 }
 
-type groupSnap[K comparable, A any] struct {
+// A reduction's snapshot is a gob stream: a header, then chunks of up to snapChunkSize records, one per pane
+// (window panes, spilled panes and sliding-window slices alike), the last chunk marked End. Chunks are encoded as
+// they fill, so a checkpoint needs memory for the encoded state (about 20 bytes per entry) plus one chunk, not for
+// a second copy of the state in Go values, and spilled state is streamed from disk rather than read back.
+
+const snapChunkSize = 1024
+
+type snapChunk[K comparable, A any] struct {
+	End     bool
+	Records []snapRecord[K, A]
+}
+
+type snapHeader struct {
+	WM, Prev pipeline.Time
+}
+
+type snapRecord[K comparable, A any] struct {
+	Slice    bool // a sliding-window slice entry: W is the slice, P.K and P.Acc its key and accumulator
 	W        pipeline.Window
 	WmPassed bool
-	Panes    []paneSnap[K, A]
-}
-
-type sliceEntry[K comparable, A any] struct {
-	K   K
-	Acc A
-}
-
-type sliceSnap[K comparable, A any] struct {
-	W    pipeline.Window
-	Keys []sliceEntry[K, A]
-}
-
-type reduceSnap[K comparable, A any] struct {
-	WM, Prev pipeline.Time
-	Groups   []groupSnap[K, A]
-	Slices   []sliceSnap[K, A]
+	P        paneSnap[K, A]
 }
 
 // Snapshot writes the consumer's state.
 func (c *consumer[K, V, A, O]) Snapshot(w io.Writer) error {
-	s := reduceSnap[K, A]{WM: c.wm, Prev: c.prev}
+	enc := gob.NewEncoder(w)
+	fail := func(err error) error { return fmt.Errorf("%s: snapshot: %w", c.op.name, err) }
+	if err := enc.Encode(snapHeader{WM: c.wm, Prev: c.prev}); err != nil {
+		return fail(err)
+	}
+	chunk := snapChunk[K, A]{Records: make([]snapRecord[K, A], 0, snapChunkSize)}
+	add := func(r snapRecord[K, A]) error {
+		chunk.Records = append(chunk.Records, r)
+		if len(chunk.Records) < snapChunkSize {
+			return nil
+		}
+		err := enc.Encode(&chunk)
+		clear(chunk.Records)
+		chunk.Records = chunk.Records[:0]
+		return err
+	}
 	for _, g := range c.wins {
 		if g.dead || len(g.keys) == 0 {
 			continue
 		}
-		gs := groupSnap[K, A]{W: g.w, WmPassed: g.wmPassed, Panes: make([]paneSnap[K, A], 0, len(g.keys))}
 		for k, p := range g.keys {
-			gs.Panes = append(gs.Panes, paneSnap[K, A]{K: k, Acc: p.acc, Fresh: p.fresh, Idx: p.idx, NonSpec: p.nonSpec,
-				OnTimeDone: p.onTimeDone, Closed: p.closed, Trig: p.trig})
+			if err := add(snapRecord[K, A]{W: g.w, WmPassed: g.wmPassed, P: paneSnap[K, A]{K: k, Acc: p.acc, Fresh: p.fresh,
+				Idx: p.idx, NonSpec: p.nonSpec, OnTimeDone: p.onTimeDone, Closed: p.closed, Trig: p.trig}}); err != nil {
+				return fail(err)
+			}
 		}
-		s.Groups = append(s.Groups, gs)
 	}
 	if err := c.scanSpilled(func(w pipeline.Window, k K, p *pane[A]) error {
-		s.Groups = append(s.Groups, groupSnap[K, A]{W: w, WmPassed: c.wins[w] != nil && c.wins[w].wmPassed,
-			Panes: []paneSnap[K, A]{{K: k, Acc: p.acc, Fresh: p.fresh, Idx: p.idx, NonSpec: p.nonSpec, OnTimeDone: p.onTimeDone, Closed: p.closed}}})
-		return nil
+		return add(snapRecord[K, A]{W: w, WmPassed: c.wins[w] != nil && c.wins[w].wmPassed, P: paneSnap[K, A]{K: k,
+			Acc: p.acc, Fresh: p.fresh, Idx: p.idx, NonSpec: p.nonSpec, OnTimeDone: p.onTimeDone, Closed: p.closed}})
 	}); err != nil {
 		return fmt.Errorf("%s: snapshot spilled state: %w", c.op.name, err)
 	}
 	if c.sl != nil {
 		for _, g := range c.sl.slices {
-			ss := sliceSnap[K, A]{W: g.w, Keys: make([]sliceEntry[K, A], 0, len(g.keys))}
 			for k, a := range g.keys {
-				ss.Keys = append(ss.Keys, sliceEntry[K, A]{K: k, Acc: *a})
+				if err := add(snapRecord[K, A]{Slice: true, W: g.w, P: paneSnap[K, A]{K: k, Acc: *a}}); err != nil {
+					return fail(err)
+				}
 			}
-			s.Slices = append(s.Slices, ss)
 		}
 	}
-	if err := gob.NewEncoder(w).Encode(&s); err != nil {
-		return fmt.Errorf("%s: snapshot: %w", c.op.name, err)
+	chunk.End = true
+	if err := enc.Encode(&chunk); err != nil {
+		return fail(err)
 	}
 	return nil
 }
@@ -95,22 +111,29 @@ func (ex *exchange[K, V, A, O]) Restore(snaps []io.Reader) error {
 		return ex.cons[hashOf(k)%uint64(ex.n)]
 	}
 	for i, r := range snaps {
-		var s reduceSnap[K, A]
-		if err := gob.NewDecoder(r).Decode(&s); err != nil {
+		dec := gob.NewDecoder(r)
+		var h snapHeader
+		if err := dec.Decode(&h); err != nil {
 			return fmt.Errorf("%s: restore snapshot %d: %w", ex.op.name, i, err)
 		}
 		for _, c := range ex.cons {
-			c.wm, c.prev, c.prod.wm = s.WM, s.Prev, s.WM
+			c.wm, c.prev, c.prod.wm = h.WM, h.Prev, h.WM
 		}
-		for _, gs := range s.Groups {
-			for _, ps := range gs.Panes {
-				owner(ps.K).restorePane(gs.W, gs.WmPassed, ps)
+		for {
+			var chunk snapChunk[K, A]
+			if err := dec.Decode(&chunk); err != nil {
+				return fmt.Errorf("%s: restore snapshot %d: %w", ex.op.name, i, err)
 			}
-		}
-		for _, ss := range s.Slices {
-			for _, e := range ss.Keys {
-				c := owner(e.K)
-				c.sl.restore(c, ss.W, e.K, e.Acc)
+			for _, rec := range chunk.Records {
+				c := owner(rec.P.K)
+				if rec.Slice {
+					c.sl.restore(c, rec.W, rec.P.K, rec.P.Acc)
+					continue
+				}
+				c.restorePane(rec.W, rec.WmPassed, rec.P)
+			}
+			if chunk.End {
+				break
 			}
 		}
 	}

@@ -37,7 +37,7 @@ func BenchmarkCheckpoint(b *testing.B) {
 					clock := newTickClock(time.Millisecond)
 					ctx, cancel := context.WithCancel(context.Background())
 					clock.after(time.Duration(ticks)*time.Millisecond, cancel)
-					r := local.New(local.Config{Mode: local.Stream, Workers: 2, Now: clock.Now, EpochInterval: time.Hour,
+					r := local.New(local.Config{Mode: local.Stream, Workers: 2, Now: clock.Now, EpochInterval: time.Hour, BatchWait: time.Millisecond,
 						Checkpoints: local.DirStore(dir)})
 					if err := r.Run(ctx, build()); err != context.Canceled {
 						b.Fatal(err)

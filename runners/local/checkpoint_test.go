@@ -122,11 +122,14 @@ func checkpointedJob(feed *pipelinetest.Feed[w1.Event], f *faults, res *pipeline
 	return p
 }
 
-func runCheckpointed(t *testing.T, p *pipeline.Pipeline, store local.CheckpointStore, workers int) error {
+func runCheckpointed(t *testing.T, p *pipeline.Pipeline, store local.CheckpointStore, workers int, spill ...bool) error {
 	t.Helper()
 	clock := newTickClock(100 * time.Millisecond)
 	cfg := local.Config{Mode: local.Stream, Workers: workers, Now: clock.Now, EpochInterval: 500 * time.Millisecond,
 		BatchRecords: 300, BatchWait: time.Millisecond, StopWhenIdle: 3 * time.Second, Checkpoints: store}
+	if len(spill) > 0 && spill[0] {
+		cfg.StateMemory, cfg.SpillDir = 1, t.TempDir() // spill everything after every micro-batch
+	}
 	return local.New(cfg).Run(context.Background(), p)
 }
 
@@ -148,12 +151,14 @@ func TestCheckpointRecoveryIsExactlyOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		inject func(f *faults)
-		after  int // workers of the restarted run
+		after  int  // workers of the restarted run
+		spill  bool // keyed state spilled to disk: checkpoints stream it from there
 	}{
-		{"panic mid-batch", func(f *faults) { f.mapAt = n / 2 }, 2},
-		{"crash between checkpoint and commit", func(f *faults) { f.commitAt = 7 }, 2},
-		{"crash writing the manifest", func(f *faults) { f.putAt = 4 }, 2},
-		{"restart with more workers", func(f *faults) { f.mapAt = n / 3 }, 3},
+		{"panic mid-batch", func(f *faults) { f.mapAt = n / 2 }, 2, false},
+		{"crash between checkpoint and commit", func(f *faults) { f.commitAt = 7 }, 2, false},
+		{"crash writing the manifest", func(f *faults) { f.putAt = 4 }, 2, false},
+		{"restart with more workers", func(f *faults) { f.mapAt = n / 3 }, 3, false},
+		{"spilled state", func(f *faults) { f.mapAt = n / 2 }, 2, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := local.DirStore(t.TempDir())
@@ -161,14 +166,14 @@ func TestCheckpointRecoveryIsExactlyOnce(t *testing.T) {
 			res := pipelinetest.NewResult[string]()
 			f := &faults{}
 			tc.inject(f)
-			err := runCheckpointed(t, checkpointedJob(feed, f, res), flakyStore{store, f}, 2)
+			err := runCheckpointed(t, checkpointedJob(feed, f, res), flakyStore{store, f}, 2, tc.spill)
 			require.Error(t, err)
 			require.Contains(t, err.Error(), "injected")
 			before := len(res.Values())
 			require.Greater(t, before, 0, "the crashed run should have committed some epochs")
 			require.Less(t, before, len(want))
 			// Restart until done (the first failure is one-shot).
-			require.NoError(t, runCheckpointed(t, checkpointedJob(feed, nil, res), store, tc.after))
+			require.NoError(t, runCheckpointed(t, checkpointedJob(feed, nil, res), store, tc.after, tc.spill))
 			require.Equal(t, want, sorted(res.Values()))
 		})
 	}
