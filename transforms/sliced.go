@@ -109,18 +109,7 @@ func (s *sliceState[K, A]) windowsOf(slice pipeline.Window, fn func(w pipeline.W
 func (s *sliceState[K, A]) add(c sliceHost[K, A], k K, slice pipeline.Window, a A, n int64) {
 	g := s.last
 	if g == nil || g.w != slice {
-		g = s.slices[slice.Start]
-		if g == nil {
-			g = &sgroup[K, A]{w: slice, keys: make(map[K]*A, 64)}
-			s.slices[slice.Start] = g
-			wm := c.watermark()
-			s.windowsOf(slice, func(w pipeline.Window) {
-				if (w.End > wm || wm == pipeline.MinTime) && !s.pending[w.Start] {
-					s.pending[w.Start] = true
-					heap.Push(&s.ends, w.End)
-				}
-			})
-		}
+		g = s.group(c, slice)
 		s.last = g
 	}
 	// Windows of this slice that have already fired get this data as late panes.
@@ -139,6 +128,23 @@ func (s *sliceState[K, A]) add(c sliceHost[K, A], k K, slice pipeline.Window, a 
 		g.keys[k] = acc
 	}
 	*acc = c.merge(*acc, a)
+}
+
+// group returns the state of slice, creating it and registering its windows that have not fired yet.
+func (s *sliceState[K, A]) group(c sliceHost[K, A], slice pipeline.Window) *sgroup[K, A] {
+	if g := s.slices[slice.Start]; g != nil {
+		return g
+	}
+	g := &sgroup[K, A]{w: slice, keys: make(map[K]*A, 64)}
+	s.slices[slice.Start] = g
+	wm := c.watermark()
+	s.windowsOf(slice, func(w pipeline.Window) {
+		if (w.End > wm || wm == pipeline.MinTime) && !s.pending[w.Start] {
+			s.pending[w.Start] = true
+			heap.Push(&s.ends, w.End)
+		}
+	})
+	return g
 }
 
 // merged returns the merge of k's slices in w (into a fresh accumulator), and whether k has any.
@@ -254,8 +260,6 @@ func (s *sliceState[K, A]) advance(c sliceHost[K, A]) error {
 	}
 	return nil
 }
-
-func heapPushTime(h *timeHeap, t pipeline.Time) { heap.Push(h, t) }
 
 type timeHeap []pipeline.Time
 

@@ -166,18 +166,7 @@ func (c *consumer[K, V, A, O]) restorePane(w pipeline.Window, wmPassed bool, ps 
 }
 
 func (s *sliceState[K, A]) restore(c sliceHost[K, A], slice pipeline.Window, k K, a A) {
-	g := s.slices[slice.Start]
-	if g == nil {
-		g = &sgroup[K, A]{w: slice, keys: make(map[K]*A, 64)}
-		s.slices[slice.Start] = g
-		wm := c.watermark()
-		s.windowsOf(slice, func(w pipeline.Window) {
-			if (w.End > wm || wm == pipeline.MinTime) && !s.pending[w.Start] {
-				s.pending[w.Start] = true
-				heapPushTime(&s.ends, w.End)
-			}
-		})
-	}
+	g := s.group(c, slice)
 	v := a
 	g.keys[k] = &v
 }

@@ -699,19 +699,8 @@ func (ru *run) stageWatermark(srcs []int) pipeline.Time {
 // commitEpoch ends an epoch: sinks stage what they wrote and, once that is durable, publish it; then sources
 // acknowledge the positions read.
 func (ru *run) commitEpoch(ctx context.Context, final bool) error {
-	tokens := make([][][]byte, len(ru.workers))
-	if err := ru.parallel(func(w *exec.Worker) error {
-		tokens[w.Index] = make([][]byte, len(ru.sinks))
-		for i, s := range ru.sinks {
-			e := pipeline.Epoch{ID: ru.epoch, Watermark: ru.stageWatermark(s.srcs), Final: final}
-			tok, err := s.runners[w.Index].Prepare(ctx, e)
-			if err != nil {
-				return fmt.Errorf("%s: %w", s.t.Name(), err)
-			}
-			tokens[w.Index][i] = tok
-		}
-		return nil
-	}); err != nil {
+	tokens, err := ru.prepareSinks(ctx, final)
+	if err != nil {
 		return err
 	}
 	ru.hook("prepared")
@@ -764,17 +753,14 @@ func (ru *run) hook(step string) {
 	}
 }
 
-// savepoint ends an epoch whose checkpoint is also written as the savepoint name.
-func (ru *run) savepoint(ctx context.Context, name string) error {
-	if err := ru.commitEpoch(ctx, false); err != nil {
-		return err
-	}
-	// The epoch just committed left nothing staged; an empty prepare round gives the savepoint its own tokens.
+// prepareSinks has every shard of every sink stage what it wrote in this epoch and returns the tokens, by worker
+// then sink.
+func (ru *run) prepareSinks(ctx context.Context, final bool) ([][][]byte, error) {
 	tokens := make([][][]byte, len(ru.workers))
-	if err := ru.parallel(func(w *exec.Worker) error {
+	err := ru.parallel(func(w *exec.Worker) error {
 		tokens[w.Index] = make([][]byte, len(ru.sinks))
 		for i, s := range ru.sinks {
-			e := pipeline.Epoch{ID: ru.epoch, Watermark: ru.stageWatermark(s.srcs)}
+			e := pipeline.Epoch{ID: ru.epoch, Watermark: ru.stageWatermark(s.srcs), Final: final}
 			tok, err := s.runners[w.Index].Prepare(ctx, e)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.t.Name(), err)
@@ -782,7 +768,18 @@ func (ru *run) savepoint(ctx context.Context, name string) error {
 			tokens[w.Index][i] = tok
 		}
 		return nil
-	}); err != nil {
+	})
+	return tokens, err
+}
+
+// savepoint ends an epoch whose checkpoint is also written as the savepoint name.
+func (ru *run) savepoint(ctx context.Context, name string) error {
+	if err := ru.commitEpoch(ctx, false); err != nil {
+		return err
+	}
+	// The epoch just committed left nothing staged; an empty prepare round gives the savepoint its own tokens.
+	tokens, err := ru.prepareSinks(ctx, false)
+	if err != nil {
 		return err
 	}
 	if _, err := ru.writeCheckpoint(ctx, savepointPrefix+name+"/", tokens); err != nil {
