@@ -43,8 +43,8 @@ func ExamplePipeline_String() {
 	// Output:
 	// Create: Read(memory)  out: Create.out0 (string)
 	// CountWords/FlatMap: FlatMap  in: Create.out0  out: CountWords/FlatMap.out0 (string)
-	// CountWords/Count/KeyByElement: KeyByElement  in: CountWords/FlatMap.out0  out: CountWords/Count/KeyByElement.out0 (transforms.KV[string,struct {}])
-	// CountWords/Count/CombinePerKey: CombinePerKey  in: CountWords/Count/KeyByElement.out0  out: CountWords/Count/CombinePerKey.out0 (transforms.KV[string,int64])
+	// CountWords/Count/KeyByElement: KeyByElement  in: CountWords/FlatMap.out0  out: CountWords/Count/KeyByElement.out0 (KV[string,struct {}])
+	// CountWords/Count/CombinePerKey: CombinePerKey  in: CountWords/Count/KeyByElement.out0  out: CountWords/Count/CombinePerKey.out0 (KV[string,int64])
 }
 
 func ExamplePipeline_Err() {

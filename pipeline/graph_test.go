@@ -35,9 +35,9 @@ wordcount/FlatMap: FlatMap  in: Create.out0  out: wordcount/FlatMap.out0 (string
 wordcount/Map: Map  in: wordcount/FlatMap.out0  out: wordcount/Map.out0 (string)
 wordcount/Map#2: Map  in: wordcount/Map.out0  out: wordcount/Map#2.out0 (string)
 wordcount/WindowInto: WindowInto(Fixed(1m0s))  in: wordcount/Map#2.out0  out: wordcount/WindowInto.out0 (string)
-wordcount/Count/KeyByElement: KeyByElement  in: wordcount/WindowInto.out0  out: wordcount/Count/KeyByElement.out0 (transforms.KV[string,struct {}])
-wordcount/Count/CombinePerKey: CombinePerKey  in: wordcount/Count/KeyByElement.out0  out: wordcount/Count/CombinePerKey.out0 (transforms.KV[string,int64])
-a_b/Flatten: Flatten  in: wordcount/Count/CombinePerKey.out0 wordcount/Count/CombinePerKey.out0  out: a_b/Flatten.out0 (transforms.KV[string,int64])
+wordcount/Count/KeyByElement: KeyByElement  in: wordcount/WindowInto.out0  out: wordcount/Count/KeyByElement.out0 (KV[string,struct {}])
+wordcount/Count/CombinePerKey: CombinePerKey  in: wordcount/Count/KeyByElement.out0  out: wordcount/Count/CombinePerKey.out0 (KV[string,int64])
+a_b/Flatten: Flatten  in: wordcount/Count/CombinePerKey.out0 wordcount/Count/CombinePerKey.out0  out: a_b/Flatten.out0 (KV[string,int64])
 `
 	require.Equal(t, want, graphPipeline().String())
 	require.Empty(t, pipeline.New().String())
@@ -69,9 +69,9 @@ func TestPipelineDot(t *testing.T) {
   n2 -> n3 [label="string"];
   n3 -> n4 [label="string"];
   n4 -> n5 [label="string"];
-  n5 -> n6 [label="transforms.KV[string,struct {}]"];
-  n6 -> n7 [label="transforms.KV[string,int64]"];
-  n6 -> n7 [label="transforms.KV[string,int64]"];
+  n5 -> n6 [label="KV[string,struct {}]"];
+  n6 -> n7 [label="KV[string,int64]"];
+  n6 -> n7 [label="KV[string,int64]"];
 }
 `
 	require.Equal(t, want, graphPipeline().Dot())

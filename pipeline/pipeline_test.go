@@ -120,7 +120,7 @@ func TestTypeNames(t *testing.T) {
 		want string
 	}{
 		{pipelinetest.Create[int](s), "int"},
-		{pipelinetest.Create[transforms.KV[string, []byte]](s), "transforms.KV[string,[]uint8]"},
+		{pipelinetest.Create[transforms.KV[string, []byte]](s), "KV[string,[]uint8]"},
 		{pipelinetest.Create[*pipeline.RecordError](s), "*pipeline.RecordError"},
 		{pipelinetest.Create[fmt.Stringer](s), "fmt.Stringer"},
 		{pipelinetest.Create[any](s), "interface {}"},

@@ -21,12 +21,21 @@ type typeInfo interface {
 
 type typeOf[T any] struct{ name string }
 
-func typeInfoOf[T any]() typeInfo {
+func typeInfoOf[T any]() typeInfo { return typeOf[T]{name: TypeName[T]()} }
+
+// TypeName returns the Go name of T as kappa prints it in graph dumps and errors: package-qualified without
+// kappa's module path, and KV for pipeline.KV ("KV[string,int64]").
+func TypeName[T any]() string {
 	name := fmt.Sprintf("%T", *new(T))
 	if name == "<nil>" { // interface types
 		name = fmt.Sprintf("%T", new(T))[1:]
 	}
-	return typeOf[T]{name: strings.ReplaceAll(name, "github.com/kappaflow/kappa/", "")}
+	return CleanTypeName(name)
+}
+
+// CleanTypeName shortens a %T type name as TypeName does.
+func CleanTypeName(name string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(name, "github.com/kappaflow/kappa/", ""), "pipeline.KV[", "KV[")
 }
 
 func (t typeOf[T]) TypeName() string { return t.name }

@@ -212,6 +212,9 @@ func Distinct[T comparable](s pipeline.Scope, col pipeline.PCollection[T], opts 
 	return Keys(s, once)
 }
 
+// hashSeed seeds ApproxCountDistinctFn's default hash (per process).
+var hashSeed = maphash.MakeSeed()
+
 // HLL precision: 2^14 registers, a standard error of about 0.8%.
 const hllP = 14
 

@@ -267,7 +267,7 @@ func TestConstructionErrors(t *testing.T) {
 		{"GroupByKey wrong late-data type", func(s pipeline.Scope) {
 			var late pipeline.PCollection[transforms.KV[string, string]]
 			transforms.GroupByKey(s, pipelinetest.Create(s, pair("a", 1)), transforms.LateDataTo(&late))
-		}, "c: GroupByKey: LateDataTo wants a *pipeline.PCollection[transforms.KV[string,int]], got *pipeline.PCollection[github.com/kappaflow/kappa/transforms.KV[string,string]]"},
+		}, "c: GroupByKey: LateDataTo wants a *pipeline.PCollection[KV[string,int]], got *pipeline.PCollection[KV[string,string]]"},
 		{"CombinePerKey nil", func(s pipeline.Scope) {
 			transforms.CombinePerKey[string, int, int, int](s, pipelinetest.Create(s, pair("a", 1)), nil)
 		}, "c: CombinePerKey: nil combiner"},

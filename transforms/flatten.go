@@ -2,9 +2,8 @@ package transforms
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/kappaflow/kappa/internal/exec"
+	"github.com/kappaflow/kappa/internal/engine"
 	"github.com/kappaflow/kappa/pipeline"
 	"github.com/kappaflow/kappa/windowing"
 )
@@ -46,8 +45,7 @@ func Flatten[T any](s pipeline.Scope, cols ...pipeline.PCollection[T]) pipeline.
 			}
 		}
 	}
-	op := &flattenOp[T]{}
-	t := pipeline.AddTransform(s, "Flatten", op, ins...)
+	t := addTransform(s, "Flatten", engine.NewFlatten[T](), ins...)
 	out := pipeline.AddOutput[T](s, t)
 	if out.Valid() {
 		bounded := true
@@ -59,15 +57,6 @@ func Flatten[T any](s pipeline.Scope, cols ...pipeline.PCollection[T]) pipeline.
 	return out
 }
 
-type flattenOp[T any] struct{}
-
-func (o *flattenOp[T]) String() string { return "Flatten" }
-
-// Instantiate returns the output itself: every input pushes straight into it.
-func (o *flattenOp[T]) Instantiate(w *exec.Worker, outs []any) (any, error) {
-	return pusherOf[T]("Flatten", outs, 0)
-}
-
 // Partition splits col into n collections: element v goes to collection fn(v). An index outside [0, n) stops the
 // pipeline with an error naming the element.
 func Partition[T any](s pipeline.Scope, col pipeline.PCollection[T], n int, fn func(T) int) []pipeline.PCollection[T] {
@@ -75,49 +64,10 @@ func Partition[T any](s pipeline.Scope, col pipeline.PCollection[T], n int, fn f
 		s.Errorf("Partition: need n ≥ 1 and a function (n=%d)", n)
 		return make([]pipeline.PCollection[T], max(n, 0))
 	}
-	op := &partitionOp[T]{n: n, fn: fn}
-	t := pipeline.AddTransform(s, "Partition", op, col)
-	if t != nil {
-		op.name = t.Name()
-	}
+	t := addTransform(s, "Partition", engine.NewPartition[T](n, fn), col)
 	outs := make([]pipeline.PCollection[T], n)
 	for i := range outs {
 		outs[i] = pipeline.AddOutput[T](s, t)
 	}
 	return outs
-}
-
-type partitionOp[T any] struct {
-	name string
-	n    int
-	fn   func(T) int
-}
-
-func (o *partitionOp[T]) String() string { return fmt.Sprintf("Partition(%d)", o.n) }
-
-func (o *partitionOp[T]) Instantiate(w *exec.Worker, outs []any) (any, error) {
-	inst := &partitionInst[T]{op: o, w: w, outs: make([]exec.Pusher[T], o.n)}
-	for i := range o.n {
-		p, err := pusherOf[T](o.name, outs, i)
-		if err != nil {
-			return nil, err
-		}
-		inst.outs[i] = p
-	}
-	return inst, nil
-}
-
-type partitionInst[T any] struct {
-	op   *partitionOp[T]
-	w    *exec.Worker
-	outs []exec.Pusher[T]
-}
-
-func (p *partitionInst[T]) Push(e pipeline.Element[T]) error {
-	p.w.Current = p.op.name
-	i := p.op.fn(e.Value)
-	if i < 0 || i >= len(p.outs) {
-		return fmt.Errorf("%s: element %s: partition %d out of range [0, %d)", p.op.name, short(e.Value), i, len(p.outs))
-	}
-	return p.outs[i].Push(e)
 }

@@ -5,6 +5,7 @@ import (
 	"iter"
 	"slices"
 
+	"github.com/kappaflow/kappa/internal/engine"
 	"github.com/kappaflow/kappa/pipeline"
 	"github.com/kappaflow/kappa/windowing"
 )
@@ -22,7 +23,7 @@ func lateTarget[K comparable, V any](s pipeline.Scope, o options) (*pipeline.PCo
 	}
 	dst, ok := o.late.(*pipeline.PCollection[KV[K, V]])
 	if !ok || dst == nil {
-		s.Errorf("%s: LateDataTo wants a *pipeline.PCollection[%T], got %T", o.name, KV[K, V]{}, o.late)
+		s.Errorf("%s: LateDataTo wants a *pipeline.PCollection[%s], got %s", o.name, pipeline.TypeName[KV[K, V]](), pipeline.CleanTypeName(fmt.Sprintf("%T", o.late)))
 		return nil, false
 	}
 	return dst, true
@@ -38,12 +39,12 @@ func GroupByKey[K comparable, V any](s pipeline.Scope, col pipeline.PCollection[
 
 type gbkAgg[V any] struct{}
 
-func (gbkAgg[V]) create() []V               { return nil }
-func (gbkAgg[V]) add(a []V, v V) []V        { return append(a, v) }
-func (gbkAgg[V]) merge(a, b []V) []V        { return append(a, b...) }
-func (gbkAgg[V]) extract(a []V) iter.Seq[V] { return slices.Values(a[:len(a):len(a)]) }
+func (gbkAgg[V]) Create() []V               { return nil }
+func (gbkAgg[V]) Add(a []V, v V) []V        { return append(a, v) }
+func (gbkAgg[V]) Merge(a, b []V) []V        { return append(a, b...) }
+func (gbkAgg[V]) Extract(a []V) iter.Seq[V] { return slices.Values(a[:len(a):len(a)]) }
 
-func group[K comparable, V, A, O any](s pipeline.Scope, o options, col pipeline.PCollection[KV[K, V]], agg aggregator[V, A, O], lift bool) pipeline.PCollection[KV[K, O]] {
+func group[K comparable, V, A, O any](s pipeline.Scope, o options, col pipeline.PCollection[KV[K, V]], agg engine.Aggregator[V, A, O], lift bool) pipeline.PCollection[KV[K, O]] {
 	late, ok := lateTarget[K, V](s, o)
 	if !ok {
 		return pipeline.PCollection[KV[K, O]]{}
@@ -62,11 +63,7 @@ func group[K comparable, V, A, O any](s pipeline.Scope, o options, col pipeline.
 			}
 		}
 	}
-	op := newReduceOp[K, V, A, O](o.name, st, agg, lift, late != nil)
-	t := pipeline.AddTransform(s, o.name, op, col)
-	if t != nil {
-		op.name = t.Name()
-	}
+	t := addTransform(s, o.name, engine.NewReduce[K, V, A, O](o.name, st, agg, lift, late != nil), col)
 	out := pipeline.AddOutput[KV[K, O]](s, t)
 	if out.Valid() {
 		out.Collection().SetWindowing(windowing.Materialized(st))
@@ -157,10 +154,10 @@ func (binaryCombiner[T]) ExtractOutput(a Partial[T]) T { return a.V }
 
 type combineAgg[In, Acc, Out any] struct{ c Combiner[In, Acc, Out] }
 
-func (a combineAgg[In, Acc, Out]) create() Acc           { return a.c.CreateAccumulator() }
-func (a combineAgg[In, Acc, Out]) add(acc Acc, v In) Acc { return a.c.AddInput(acc, v) }
-func (a combineAgg[In, Acc, Out]) merge(x, y Acc) Acc    { return a.c.MergeAccumulators(x, y) }
-func (a combineAgg[In, Acc, Out]) extract(acc Acc) Out   { return a.c.ExtractOutput(acc) }
+func (a combineAgg[In, Acc, Out]) Create() Acc           { return a.c.CreateAccumulator() }
+func (a combineAgg[In, Acc, Out]) Add(acc Acc, v In) Acc { return a.c.AddInput(acc, v) }
+func (a combineAgg[In, Acc, Out]) Merge(x, y Acc) Acc    { return a.c.MergeAccumulators(x, y) }
+func (a combineAgg[In, Acc, Out]) Extract(acc Acc) Out   { return a.c.ExtractOutput(acc) }
 
 // CombinePerKey combines the values of each key per window with a Combiner. Values are pre-combined on every
 // worker before the shuffle, so memory grows with the number of keys and windows, not with the input.
@@ -183,4 +180,4 @@ func Combine[In, Acc, Out any](s pipeline.Scope, col pipeline.PCollection[In], c
 	return Values(s, combined)
 }
 
-func describe[T any]() string { return fmt.Sprintf("%T", *new(T)) }
+func describe[T any]() string { return pipeline.TypeName[T]() }

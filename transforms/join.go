@@ -36,9 +36,9 @@ func CoGroupByKey[K comparable, A, B any](s pipeline.Scope, left pipeline.PColle
 
 type coAgg[A, B any] struct{}
 
-func (coAgg[A, B]) create() CoGrouped[A, B] { return CoGrouped[A, B]{} }
+func (coAgg[A, B]) Create() CoGrouped[A, B] { return CoGrouped[A, B]{} }
 
-func (coAgg[A, B]) add(c CoGrouped[A, B], v either[A, B]) CoGrouped[A, B] {
+func (coAgg[A, B]) Add(c CoGrouped[A, B], v either[A, B]) CoGrouped[A, B] {
 	if v.right {
 		c.Right = append(c.Right, v.b)
 	} else {
@@ -47,13 +47,13 @@ func (coAgg[A, B]) add(c CoGrouped[A, B], v either[A, B]) CoGrouped[A, B] {
 	return c
 }
 
-func (coAgg[A, B]) merge(x, y CoGrouped[A, B]) CoGrouped[A, B] {
+func (coAgg[A, B]) Merge(x, y CoGrouped[A, B]) CoGrouped[A, B] {
 	x.Left = append(x.Left, y.Left...)
 	x.Right = append(x.Right, y.Right...)
 	return x
 }
 
-func (coAgg[A, B]) extract(c CoGrouped[A, B]) CoGrouped[A, B] {
+func (coAgg[A, B]) Extract(c CoGrouped[A, B]) CoGrouped[A, B] {
 	return CoGrouped[A, B]{Left: c.Left[:len(c.Left):len(c.Left)], Right: c.Right[:len(c.Right):len(c.Right)]}
 }
 

@@ -1,20 +1,12 @@
 package transforms
 
 import (
-	"fmt"
-
 	"github.com/kappaflow/kappa/pipeline"
 )
 
 // KV is a key/value pair: the element type of keyed collections, which GroupByKey, CombinePerKey and the joins
-// group per key and window.
-type KV[K comparable, V any] struct {
-	Key   K
-	Value V
-}
-
-// String formats the pair as "key=value".
-func (kv KV[K, V]) String() string { return fmt.Sprintf("%v=%v", kv.Key, kv.Value) }
+// group per key and window. It is pipeline.KV, named here where the transforms that use it live.
+type KV[K comparable, V any] = pipeline.KV[K, V]
 
 // Pair returns KV{k, v}.
 func Pair[K comparable, V any](k K, v V) KV[K, V] { return KV[K, V]{Key: k, Value: v} }

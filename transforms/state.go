@@ -7,7 +7,9 @@ import (
 	"maps"
 	"time"
 
+	"github.com/kappaflow/kappa/internal/engine"
 	"github.com/kappaflow/kappa/pipeline"
+	"github.com/kappaflow/kappa/windowing"
 )
 
 // StateAccess is what typed state cells read and write through: the StateContext of the element or timer being
@@ -27,7 +29,7 @@ func (v ValueState[T]) Read(sa StateAccess) (T, bool) {
 
 // Write stores x.
 func (v ValueState[T]) Write(sa StateAccess, x T) {
-	registerGob[T]()
+	engine.RegisterGob[T]()
 	sa.cells()[v.Name] = x
 }
 
@@ -42,7 +44,7 @@ func (b BagState[T]) Add(sa StateAccess, x T) {
 	c := sa.cells()
 	s, ok := c[b.Name].([]T)
 	if !ok {
-		registerGob[[]T]()
+		engine.RegisterGob[[]T]()
 	}
 	c[b.Name] = append(s, x)
 }
@@ -76,7 +78,7 @@ func (m MapState[K, V]) get(sa StateAccess, create bool) map[K]V {
 	c := sa.cells()
 	x, _ := c[m.Name].(map[K]V)
 	if x == nil && create {
-		registerGob[map[K]V]()
+		engine.RegisterGob[map[K]V]()
 		x = map[K]V{}
 		c[m.Name] = x
 	}
@@ -114,7 +116,7 @@ func (c CombiningState[In, Acc, Out]) Add(sa StateAccess, x In) {
 	cells := sa.cells()
 	acc, ok := cells[c.Name].(Acc)
 	if !ok {
-		registerGob[Acc]()
+		engine.RegisterGob[Acc]()
 		acc = c.Combiner.CreateAccumulator()
 	}
 	cells[c.Name] = c.Combiner.AddInput(acc, x)
@@ -158,47 +160,37 @@ type Timer struct {
 
 // StateContext gives a stateful DoFn its key, window, state cells and timers.
 type StateContext[K comparable] struct {
-	key  K
-	ks   *keyState
-	w    pipeline.Window
-	wm   pipeline.Time
-	now  time.Time
-	sets func(name string, t timerSpec)
+	kc *engine.KeyContext[K]
 }
 
-type timerSpec struct {
-	Domain TimeDomain
-	T      pipeline.Time
-	PT     time.Time
-	Clear  bool
-}
-
-func (sc *StateContext[K]) cells() map[string]any { return sc.ks.cells }
+func (sc *StateContext[K]) cells() map[string]any { return sc.kc.Cells() }
 
 // Key returns the key being processed.
-func (sc *StateContext[K]) Key() K { return sc.key }
+func (sc *StateContext[K]) Key() K { return sc.kc.Key }
 
 // Window returns the window whose state is in use.
-func (sc *StateContext[K]) Window() pipeline.Window { return sc.w }
+func (sc *StateContext[K]) Window() pipeline.Window { return sc.kc.Window }
 
 // Watermark returns the input watermark.
-func (sc *StateContext[K]) Watermark() pipeline.Time { return sc.wm }
+func (sc *StateContext[K]) Watermark() pipeline.Time { return sc.kc.Watermark }
 
 // Now returns the processing time.
-func (sc *StateContext[K]) Now() time.Time { return sc.now }
+func (sc *StateContext[K]) Now() time.Time { return sc.kc.Now }
 
 // SetEventTimer sets (or moves) the event-time timer name of this key and window to t.
 func (sc *StateContext[K]) SetEventTimer(name string, t pipeline.Time) {
-	sc.sets(name, timerSpec{Domain: EventTime, T: t})
+	sc.kc.SetTimer(name, engine.TimerSpec{Domain: engine.EventTime, T: t})
 }
 
 // SetProcessingTimer sets (or moves) the processing-time timer name of this key and window to t.
 func (sc *StateContext[K]) SetProcessingTimer(name string, t time.Time) {
-	sc.sets(name, timerSpec{Domain: ProcessingTime, PT: t})
+	sc.kc.SetTimer(name, engine.TimerSpec{Domain: engine.ProcessingTime, PT: t})
 }
 
 // ClearTimer cancels the timer name.
-func (sc *StateContext[K]) ClearTimer(name string) { sc.sets(name, timerSpec{Clear: true}) }
+func (sc *StateContext[K]) ClearTimer(name string) {
+	sc.kc.SetTimer(name, engine.TimerSpec{Clear: true})
+}
 
 // StatefulDoFn processes the elements of each key in order of arrival, with state and timers scoped to the key
 // and the element's window (Beam's stateful DoFn, Flink's KeyedProcessFunction).
@@ -235,5 +227,20 @@ func StatefulParDo[K comparable, V, Out any](s pipeline.Scope, col pipeline.PCol
 		s.Errorf("%s: nil DoFn", o.name)
 		return pipeline.PCollection[Out]{}
 	}
-	return statefulParDo(s, o, col, fn)
+	st := windowing.Of(col)
+	op := engine.NewStateful[K, V, Out](o.name, st, engine.StatefulFn[K, V, Out]{
+		Process: func(ctx context.Context, kc *engine.KeyContext[K], e pipeline.Element[V], emit *engine.Emitter[Out]) error {
+			return fn.ProcessElement(ctx, &StateContext[K]{kc: kc}, e, emit)
+		},
+		OnTimer: func(ctx context.Context, kc *engine.KeyContext[K], t engine.FiredTimer, emit *engine.Emitter[Out]) error {
+			return fn.OnTimer(ctx, &StateContext[K]{kc: kc}, Timer{Name: t.Name, Domain: TimeDomain(t.Domain), Time: t.Time,
+				ProcessingTime: t.ProcessingTime, Window: t.Window}, emit)
+		},
+	})
+	t := addTransform(s, o.name, op, col)
+	out := pipeline.AddOutput[Out](s, t)
+	if out.Valid() {
+		out.Collection().SetWindowing(windowing.Materialized(st))
+	}
+	return out
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // core are the packages where reflection and panics are not allowed.
-var core = []string{"pipeline", "transforms", "windowing", "runners/local", "internal/exec"}
+var core = []string{"pipeline", "transforms", "windowing", "runners/local", "internal/exec", "internal/engine"}
 
 func sources(t *testing.T) map[string]*ast.File {
 	t.Helper()

@@ -1,4 +1,4 @@
-package transforms
+package engine
 
 import (
 	"container/heap"
@@ -12,7 +12,7 @@ import (
 // window's result is the merge of its slices when it fires. Late data for windows that have already fired goes
 // to ordinary per-window panes, so panes and results are those of the plain definition.
 
-func (p *producer[K, V, A, O]) pushSliced(e pipeline.Element[KV[K, V]]) error {
+func (p *producer[K, V, A, O]) pushSliced(e pipeline.Element[pipeline.KV[K, V]]) error {
 	sl := p.op.sliding
 	_, slice := sl.Slice(e.Time)
 	first := firstWindowOf(sl, slice)
@@ -88,7 +88,7 @@ func newSliceState[K comparable, A any](o interface{ slidingFn() windowing.Slidi
 		pending: map[pipeline.Time]bool{}, tmp: map[K]*A{}}
 }
 
-func (o *reduceOp[K, V, A, O]) slidingFn() windowing.Sliding { return o.sliding }
+func (o *ReduceOp[K, V, A, O]) slidingFn() windowing.Sliding { return o.sliding }
 
 func (s *sliceState[K, A]) entries() int {
 	n := 0
@@ -177,9 +177,9 @@ func (c *consumer[K, V, A, O]) watermark() pipeline.Time { return c.wm }
 
 func (c *consumer[K, V, A, O]) isExpired(w pipeline.Window) bool { return c.op.expired(w, c.wm) }
 
-func (c *consumer[K, V, A, O]) create() A { return c.op.agg.create() }
+func (c *consumer[K, V, A, O]) create() A { return c.op.agg.Create() }
 
-func (c *consumer[K, V, A, O]) merge(a, b A) A { return c.op.agg.merge(a, b) }
+func (c *consumer[K, V, A, O]) merge(a, b A) A { return c.op.agg.Merge(a, b) }
 
 // addLate adds late data to the per-window pane of w, creating it as the continuation of the on-time pane that
 // the slices produced (accumulating panes start from the window's contents so far).
@@ -191,12 +191,12 @@ func (c *consumer[K, V, A, O]) addLate(k K, w pipeline.Window, a A, n int64, exi
 		if prev, ok := existing(); ok {
 			p.idx, p.nonSpec, p.onTimeDone = 1, 1, true
 			if c.op.st.Accumulation == windowing.Accumulating {
-				p.acc = c.op.agg.merge(p.acc, prev)
+				p.acc = c.op.agg.Merge(p.acc, prev)
 			}
 		}
 		g.keys[k] = p
 	}
-	p.acc = c.op.agg.merge(p.acc, a)
+	p.acc = c.op.agg.Merge(p.acc, a)
 	p.fresh += n
 	c.touch(g, k, p, n)
 }
@@ -207,8 +207,8 @@ func (c *consumer[K, V, A, O]) emitOnTime(k K, w pipeline.Window, a A) error {
 	if c.w.OnPane != nil && c.wm != pipeline.MaxTime { // panes fired by the end of input say nothing about latency
 		c.w.OnPane(c.op.name, w, pn)
 	}
-	return c.out.Push(pipeline.Element[KV[K, O]]{
-		Value:  KV[K, O]{Key: k, Value: c.op.agg.extract(a)},
+	return c.out.Push(pipeline.Element[pipeline.KV[K, O]]{
+		Value:  pipeline.KV[K, O]{Key: k, Value: c.op.agg.Extract(a)},
 		Time:   w.MaxTimestamp(),
 		Window: w,
 		Pane:   pn,

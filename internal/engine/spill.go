@@ -1,4 +1,4 @@
-package transforms
+package engine
 
 import (
 	"encoding/binary"
@@ -145,7 +145,7 @@ func (c *consumer[K, V, A, O]) getSpilled(w pipeline.Window, k K) (*pane[A], boo
 
 // mergePane folds src (older, spilled) into dst.
 func (c *consumer[K, V, A, O]) mergePane(dst, src *pane[A]) {
-	dst.acc = c.op.agg.merge(src.acc, dst.acc)
+	dst.acc = c.op.agg.Merge(src.acc, dst.acc)
 	dst.fresh += src.fresh
 	dst.idx = max(dst.idx, src.idx)
 	dst.nonSpec = max(dst.nonSpec, src.nonSpec)

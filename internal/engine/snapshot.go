@@ -1,4 +1,4 @@
-package transforms
+package engine
 
 import (
 	"encoding/gob"
@@ -144,7 +144,7 @@ func (c *consumer[K, V, A, O]) restorePane(w pipeline.Window, wmPassed bool, ps 
 	g := c.group(w)
 	g.wmPassed = g.wmPassed || wmPassed
 	if old := g.keys[ps.K]; old != nil { // the same pane was both in memory and spilled
-		old.acc = c.op.agg.merge(ps.Acc, old.acc)
+		old.acc = c.op.agg.Merge(ps.Acc, old.acc)
 		old.fresh += ps.Fresh
 		old.idx, old.nonSpec = max(old.idx, ps.Idx), max(old.nonSpec, ps.NonSpec)
 		old.onTimeDone = old.onTimeDone || ps.OnTimeDone
@@ -175,7 +175,7 @@ type stateEntrySnap[K comparable] struct {
 	K      K
 	W      pipeline.Window
 	Cells  map[string]any
-	Timers map[string]timerSpec
+	Timers map[string]TimerSpec
 }
 
 type stateSnap[K comparable] struct {
@@ -230,8 +230,8 @@ func (ex *stateExchange[K, V, Out]) Restore(snaps []io.Reader) error {
 
 var gobRegistered sync.Map
 
-// registerGob makes values of T storable in state cells (held as any) in checkpoints.
-func registerGob[T any]() {
+// RegisterGob makes values of T storable in state cells (held as any) in checkpoints.
+func RegisterGob[T any]() {
 	if _, done := gobRegistered.LoadOrStore((*T)(nil), true); done {
 		return
 	}

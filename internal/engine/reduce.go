@@ -1,8 +1,7 @@
-package transforms
+package engine
 
 import (
 	"container/heap"
-	"fmt"
 	"hash/maphash"
 	"time"
 
@@ -11,13 +10,17 @@ import (
 	"github.com/kappaflow/kappa/windowing"
 )
 
-// aggregator says what a keyed, windowed reduction keeps per key and window: GroupByKey keeps the values,
-// CombinePerKey an accumulator.
-type aggregator[V, A, O any] interface {
-	create() A
-	add(a A, v V) A
-	merge(a, b A) A
-	extract(a A) O
+// Aggregator says what a keyed, windowed reduction keeps per key and window: GroupByKey keeps the values,
+// CombinePerKey an accumulator. Add and Merge may modify and return their first argument.
+type Aggregator[V, A, O any] interface {
+	// Create returns an empty aggregate.
+	Create() A
+	// Add folds one value in.
+	Add(a A, v V) A
+	// Merge folds b into a.
+	Merge(a, b A) A
+	// Extract returns the output of an aggregate.
+	Extract(a A) O
 }
 
 // reduceMode selects the consumer's state layout.
@@ -29,21 +32,25 @@ const (
 	modeSliced                     // sliding windows kept as slices, default trigger, combiners only
 )
 
-// reduceOp is the keyed operator behind GroupByKey and CombinePerKey: a shuffle by key, then per key and window
+// ReduceOp is the keyed operator behind GroupByKey and CombinePerKey: a shuffle by key, then per key and window
 // state that fires panes as the trigger says.
-type reduceOp[K comparable, V, A, O any] struct {
+type ReduceOp[K comparable, V, A, O any] struct {
 	name, kind string
 	st         *windowing.Strategy
 	trig       windowing.Trigger // nil for Default
-	agg        aggregator[V, A, O]
+	agg        Aggregator[V, A, O]
 	lift       bool // pre-combine on the producer side (combiners)
 	hasLate    bool // output 1 receives data behind the allowed lateness
 	mode       reduceMode
 	sliding    windowing.Sliding
 }
 
-func newReduceOp[K comparable, V, A, O any](kind string, st *windowing.Strategy, agg aggregator[V, A, O], lift, hasLate bool) *reduceOp[K, V, A, O] {
-	o := &reduceOp[K, V, A, O]{kind: kind, st: st, agg: agg, lift: lift, hasLate: hasLate}
+// NewReduce returns the operator of a keyed, windowed reduction (GroupByKey, CombinePerKey, CoGroupByKey) of
+// KV[K, V] into KV[K, O] with strategy st. lift pre-combines on the producer side (combiners); hasLate adds an
+// output (index 1) of KV[K, V] receiving data behind the allowed lateness. Name it with SetName once it is in the
+// graph.
+func NewReduce[K comparable, V, A, O any](kind string, st *windowing.Strategy, agg Aggregator[V, A, O], lift, hasLate bool) *ReduceOp[K, V, A, O] {
+	o := &ReduceOp[K, V, A, O]{kind: kind, st: st, agg: agg, lift: lift, hasLate: hasLate}
 	if _, isDefault := st.TriggerOrDefault().(windowing.Default); !isDefault {
 		o.trig = st.TriggerOrDefault()
 	}
@@ -58,12 +65,16 @@ func newReduceOp[K comparable, V, A, O any](kind string, st *windowing.Strategy,
 	return o
 }
 
-func (o *reduceOp[K, V, A, O]) String() string { return o.kind }
+// String returns the transform kind, e.g. "CombinePerKey".
+func (o *ReduceOp[K, V, A, O]) String() string { return o.kind }
 
-func (o *reduceOp[K, V, A, O]) lateness() time.Duration { return o.st.AllowedLateness }
+// SetName sets the transform's full name (used in metrics, logs and errors).
+func (o *ReduceOp[K, V, A, O]) SetName(name string) { o.name = name }
+
+func (o *ReduceOp[K, V, A, O]) lateness() time.Duration { return o.st.AllowedLateness }
 
 // expired reports whether window w can no longer change at input watermark wm.
-func (o *reduceOp[K, V, A, O]) expired(w pipeline.Window, wm pipeline.Time) bool {
+func (o *ReduceOp[K, V, A, O]) expired(w pipeline.Window, wm pipeline.Time) bool {
 	return wm >= w.End.Add(o.st.AllowedLateness) && wm != pipeline.MinTime
 }
 
@@ -83,14 +94,15 @@ type partItem[K comparable, A any] struct {
 }
 
 type exchange[K comparable, V, A, O any] struct {
-	op   *reduceOp[K, V, A, O]
+	op   *ReduceOp[K, V, A, O]
 	n    int
 	cons []*consumer[K, V, A, O] // by worker, once instantiated
 	raw  [][][]rawItem[K, V]     // [producer][consumer]
 	part [][][]partItem[K, A]    // [producer][consumer]
 }
 
-func (o *reduceOp[K, V, A, O]) NewExchange(workers int) (exec.Exchange, error) {
+// NewExchange creates the buffers between the producing and consuming sides for workers workers.
+func (o *ReduceOp[K, V, A, O]) NewExchange(workers int) (exec.Exchange, error) {
 	ex := &exchange[K, V, A, O]{op: o, n: workers, raw: make([][][]rawItem[K, V], workers), part: make([][][]partItem[K, A], workers)}
 	for i := range workers {
 		ex.raw[i] = make([][]rawItem[K, V], workers)
@@ -101,18 +113,18 @@ func (o *reduceOp[K, V, A, O]) NewExchange(workers int) (exec.Exchange, error) {
 
 func (ex *exchange[K, V, A, O]) Instantiate(w *exec.Worker, outs []any) ([]any, exec.Consumer, error) {
 	o := ex.op
-	out, err := pusherOf[KV[K, O]](o.name, outs, 0)
+	out, err := PusherOf[pipeline.KV[K, O]](o.name, outs, 0)
 	if err != nil {
 		return nil, nil, err
 	}
 	p := &producer[K, V, A, O]{op: o, ex: ex, w: w, i: w.Index, wm: pipeline.MinTime}
 	if o.hasLate {
-		if p.late, err = pusherOf[KV[K, V]](o.name, outs, 1); err != nil {
+		if p.late, err = PusherOf[pipeline.KV[K, V]](o.name, outs, 1); err != nil {
 			return nil, nil, err
 		}
 	}
 	if o.st.Deferred && o.mode != modeSliced {
-		p.x = windowing.NewExploder[KV[K, V]](o.st)
+		p.x = windowing.NewExploder[pipeline.KV[K, V]](o.st)
 		p.oneFn = p.one
 	}
 	c := &consumer[K, V, A, O]{op: o, ex: ex, w: w, j: w.Index, prod: p, out: out, wm: pipeline.MinTime, prev: pipeline.MinTime,
@@ -133,14 +145,14 @@ func (ex *exchange[K, V, A, O]) Instantiate(w *exec.Worker, outs []any) ([]any, 
 // producer is the input side of a reduction on one worker: it drops or diverts late data, pre-combines when the
 // aggregation allows it, and partitions by key into the exchange.
 type producer[K comparable, V, A, O any] struct {
-	op    *reduceOp[K, V, A, O]
+	op    *ReduceOp[K, V, A, O]
 	ex    *exchange[K, V, A, O]
 	w     *exec.Worker
 	i     int
 	wm    pipeline.Time
-	late  exec.Pusher[KV[K, V]]
-	x     *windowing.Exploder[KV[K, V]]
-	oneFn func(pipeline.Element[KV[K, V]]) error
+	late  exec.Pusher[pipeline.KV[K, V]]
+	x     *windowing.Exploder[pipeline.KV[K, V]]
+	oneFn func(pipeline.Element[pipeline.KV[K, V]]) error
 
 	// pre-combining state: partial aggregates per window and key, flushed after every stage run.
 	groups map[pipeline.Window]*pgroup[K]
@@ -154,7 +166,7 @@ type pgroup[K comparable] struct {
 	idx map[K]int32
 }
 
-func (p *producer[K, V, A, O]) Push(e pipeline.Element[KV[K, V]]) error {
+func (p *producer[K, V, A, O]) Push(e pipeline.Element[pipeline.KV[K, V]]) error {
 	p.w.Current = p.op.name // the combiner's CreateAccumulator and AddInput run here
 	switch {
 	case p.op.mode == modeSliced:
@@ -165,7 +177,7 @@ func (p *producer[K, V, A, O]) Push(e pipeline.Element[KV[K, V]]) error {
 	return p.one(e)
 }
 
-func (p *producer[K, V, A, O]) one(e pipeline.Element[KV[K, V]]) error {
+func (p *producer[K, V, A, O]) one(e pipeline.Element[pipeline.KV[K, V]]) error {
 	if p.op.expired(e.Window, p.wm) {
 		return p.dropLate(e)
 	}
@@ -209,15 +221,15 @@ func (p *producer[K, V, A, O]) addPartial(k K, w pipeline.Window, v V) {
 	if !ok {
 		i = int32(len(p.parts))
 		g.idx[k] = i
-		p.parts = append(p.parts, partItem[K, A]{k: k, w: w, a: p.op.agg.create()})
+		p.parts = append(p.parts, partItem[K, A]{k: k, w: w, a: p.op.agg.Create()})
 	}
 	it := &p.parts[i]
-	it.a = p.op.agg.add(it.a, v)
+	it.a = p.op.agg.Add(it.a, v)
 	it.n++
 }
 
 // dropLate sends an element whose window is past its allowed lateness to the late output, or counts and logs it.
-func (p *producer[K, V, A, O]) dropLate(e pipeline.Element[KV[K, V]]) error {
+func (p *producer[K, V, A, O]) dropLate(e pipeline.Element[pipeline.KV[K, V]]) error {
 	if p.late != nil {
 		return p.late.Push(e)
 	}
@@ -284,12 +296,12 @@ type timedRef[K comparable, A any] struct {
 
 // consumer is the keyed side of a reduction on one worker.
 type consumer[K comparable, V, A, O any] struct {
-	op   *reduceOp[K, V, A, O]
+	op   *ReduceOp[K, V, A, O]
 	ex   *exchange[K, V, A, O]
 	w    *exec.Worker
 	j    int
 	prod *producer[K, V, A, O]
-	out  exec.Pusher[KV[K, O]]
+	out  exec.Pusher[pipeline.KV[K, O]]
 	wm   pipeline.Time
 	prev pipeline.Time // the watermark before the current Advance
 	now  time.Time
@@ -332,7 +344,7 @@ func (c *consumer[K, V, A, O]) Process() error {
 				c.sl.add(c, it.k, it.w, it.a, it.n)
 				continue
 			}
-			c.ingest(it.k, it.w, it.n, func(a A) A { return c.op.agg.merge(a, it.a) })
+			c.ingest(it.k, it.w, it.n, func(a A) A { return c.op.agg.Merge(a, it.a) })
 		}
 		clear(parts)
 		c.ex.part[i][c.j] = parts[:0]
@@ -343,7 +355,7 @@ func (c *consumer[K, V, A, O]) Process() error {
 				c.ingestSession(it.k, it.w, it.v)
 				continue
 			}
-			c.ingest(it.k, it.w, 1, func(a A) A { return c.op.agg.add(a, it.v) })
+			c.ingest(it.k, it.w, 1, func(a A) A { return c.op.agg.Add(a, it.v) })
 		}
 		clear(raws)
 		c.ex.raw[i][c.j] = raws[:0]
@@ -371,7 +383,7 @@ func (c *consumer[K, V, A, O]) group(w pipeline.Window) *wgroup[K, A] {
 }
 
 func (c *consumer[K, V, A, O]) newPane() *pane[A] {
-	p := &pane[A]{acc: c.op.agg.create()}
+	p := &pane[A]{acc: c.op.agg.Create()}
 	if c.op.trig != nil {
 		p.trig = newTState(c.op.trig)
 	}
@@ -606,8 +618,8 @@ func (c *consumer[K, V, A, O]) fire(g *wgroup[K, A], k K, p *pane[A], final bool
 		pn := pipeline.Pane{Index: p.idx, NonSpeculativeIndex: nonSpec, Timing: timing, First: p.idx == 0, Last: last}
 		p.idx++
 		c.w.Current = c.op.name
-		err := c.out.Push(pipeline.Element[KV[K, O]]{
-			Value:  KV[K, O]{Key: k, Value: c.op.agg.extract(p.acc)},
+		err := c.out.Push(pipeline.Element[pipeline.KV[K, O]]{
+			Value:  pipeline.KV[K, O]{Key: k, Value: c.op.agg.Extract(p.acc)},
 			Time:   g.w.MaxTimestamp(),
 			Window: g.w,
 			Pane:   pn,
@@ -619,7 +631,7 @@ func (c *consumer[K, V, A, O]) fire(g *wgroup[K, A], k K, p *pane[A], final bool
 			c.w.OnPane(c.op.name, g.w, pn)
 		}
 		if c.op.st.Accumulation == windowing.Discarding {
-			p.acc = c.op.agg.create()
+			p.acc = c.op.agg.Create()
 		}
 		p.fresh = 0
 	}
@@ -658,7 +670,7 @@ func (c *consumer[K, V, A, O]) ingestSession(k K, w pipeline.Window, v V) {
 		}
 	}
 	if len(overl) == 1 && overl[0] == merged {
-		c.ingest(k, merged, 1, func(a A) A { return c.op.agg.add(a, v) })
+		c.ingest(k, merged, 1, func(a A) A { return c.op.agg.Add(a, v) })
 		return
 	}
 	// Build the merged pane from the old ones.
@@ -672,7 +684,7 @@ func (c *consumer[K, V, A, O]) ingestSession(k K, w pipeline.Window, v V) {
 		if op == nil {
 			continue
 		}
-		np.acc = c.op.agg.merge(np.acc, op.acc)
+		np.acc = c.op.agg.Merge(np.acc, op.acc)
 		np.fresh += op.fresh
 		np.idx = max(np.idx, op.idx)
 		np.nonSpec = max(np.nonSpec, op.nonSpec)
@@ -701,11 +713,11 @@ func (c *consumer[K, V, A, O]) ingestSession(k K, w pipeline.Window, v V) {
 	c.sess[k] = append(keep, merged)
 	g := c.group(merged)
 	if old := g.keys[k]; old != nil { // cannot normally happen; fold it in
-		np.acc = c.op.agg.merge(np.acc, old.acc)
+		np.acc = c.op.agg.Merge(np.acc, old.acc)
 		np.fresh += old.fresh
 	}
 	g.keys[k] = np
-	np.acc = c.op.agg.add(np.acc, v)
+	np.acc = c.op.agg.Add(np.acc, v)
 	np.fresh++
 	c.touch(g, k, np, 1)
 }
@@ -743,5 +755,3 @@ func (h *groupHeap[K, A]) Pop() any {
 	h.items = h.items[:n-1]
 	return x
 }
-
-var _ = fmt.Sprintf

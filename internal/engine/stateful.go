@@ -1,4 +1,4 @@
-package transforms
+package engine
 
 import (
 	"container/heap"
@@ -13,7 +13,62 @@ import (
 
 type keyState struct {
 	cells  map[string]any
-	timers map[string]timerSpec
+	timers map[string]TimerSpec
+}
+
+// TimeDomain says which clock a timer follows (transforms.TimeDomain has the same values).
+type TimeDomain uint8
+
+const (
+	// EventTime timers fire when the input watermark reaches their time.
+	EventTime TimeDomain = iota
+	// ProcessingTime timers fire when the runner's clock reaches their time.
+	ProcessingTime
+)
+
+// TimerSpec sets, moves or clears a timer.
+type TimerSpec struct {
+	Domain TimeDomain
+	T      pipeline.Time // event-time timers
+	PT     time.Time     // processing-time timers
+	Clear  bool
+}
+
+// FiredTimer is a timer that fired.
+type FiredTimer struct {
+	Name           string
+	Domain         TimeDomain
+	Time           pipeline.Time
+	ProcessingTime time.Time
+	Window         pipeline.Window
+}
+
+// KeyContext is what a stateful DoFn sees of the key and window being processed: its state cells and timers.
+type KeyContext[K comparable] struct {
+	// Key is the key.
+	Key K
+	// Window is the window whose state is in use.
+	Window pipeline.Window
+	// Watermark is the input watermark.
+	Watermark pipeline.Time
+	// Now is the processing time.
+	Now  time.Time
+	ks   *keyState
+	sets func(name string, t TimerSpec)
+}
+
+// Cells returns the state cells, by state name.
+func (kc *KeyContext[K]) Cells() map[string]any { return kc.ks.cells }
+
+// SetTimer sets, moves or clears the timer name of this key and window.
+func (kc *KeyContext[K]) SetTimer(name string, t TimerSpec) { kc.sets(name, t) }
+
+// StatefulFn is a stateful DoFn as the engine calls it.
+type StatefulFn[K comparable, V, Out any] struct {
+	// Process is called for every element, in order of arrival per key.
+	Process func(ctx context.Context, kc *KeyContext[K], e pipeline.Element[V], emit *Emitter[Out]) error
+	// OnTimer is called for every timer that fires.
+	OnTimer func(ctx context.Context, kc *KeyContext[K], t FiredTimer, emit *Emitter[Out]) error
 }
 
 type skey[K comparable] struct {
@@ -21,49 +76,48 @@ type skey[K comparable] struct {
 	w pipeline.Window
 }
 
-type stateOp[K comparable, V, Out any] struct {
+// StatefulOp is the keyed operator of a stateful ParDo: a shuffle by key, then state and timers per key and
+// window.
+type StatefulOp[K comparable, V, Out any] struct {
 	name, kind string
 	st         *windowing.Strategy
-	fn         StatefulDoFn[K, V, Out]
+	fn         StatefulFn[K, V, Out]
 }
 
-func statefulParDo[K comparable, V, Out any](s pipeline.Scope, o options, col pipeline.PCollection[KV[K, V]], fn StatefulDoFn[K, V, Out]) pipeline.PCollection[Out] {
-	op := &stateOp[K, V, Out]{kind: o.name, st: windowing.Of(col), fn: fn}
-	t := pipeline.AddTransform(s, o.name, op, col)
-	if t != nil {
-		op.name = t.Name()
-	}
-	out := pipeline.AddOutput[Out](s, t)
-	if out.Valid() {
-		out.Collection().SetWindowing(windowing.Materialized(op.st))
-	}
-	return out
+// NewStateful returns the operator of StatefulParDo over an input with strategy st.
+func NewStateful[K comparable, V, Out any](kind string, st *windowing.Strategy, fn StatefulFn[K, V, Out]) *StatefulOp[K, V, Out] {
+	return &StatefulOp[K, V, Out]{kind: kind, st: st, fn: fn}
 }
 
-func (o *stateOp[K, V, Out]) String() string { return o.kind }
+// String returns the kind.
+func (o *StatefulOp[K, V, Out]) String() string { return o.kind }
+
+// SetName sets the transform's full name.
+func (o *StatefulOp[K, V, Out]) SetName(name string) { o.name = name }
 
 type stateExchange[K comparable, V, Out any] struct {
-	op   *stateOp[K, V, Out]
+	op   *StatefulOp[K, V, Out]
 	cons []*stateConsumer[K, V, Out]
 	n    int
-	buf  [][][]pipeline.Element[KV[K, V]]
+	buf  [][][]pipeline.Element[pipeline.KV[K, V]]
 }
 
-func (o *stateOp[K, V, Out]) NewExchange(workers int) (exec.Exchange, error) {
-	ex := &stateExchange[K, V, Out]{op: o, n: workers, buf: make([][][]pipeline.Element[KV[K, V]], workers)}
+// NewExchange creates the buffers between the producing and consuming sides.
+func (o *StatefulOp[K, V, Out]) NewExchange(workers int) (exec.Exchange, error) {
+	ex := &stateExchange[K, V, Out]{op: o, n: workers, buf: make([][][]pipeline.Element[pipeline.KV[K, V]], workers)}
 	for i := range ex.buf {
-		ex.buf[i] = make([][]pipeline.Element[KV[K, V]], workers)
+		ex.buf[i] = make([][]pipeline.Element[pipeline.KV[K, V]], workers)
 	}
 	return ex, nil
 }
 
 func (ex *stateExchange[K, V, Out]) Instantiate(w *exec.Worker, outs []any) ([]any, exec.Consumer, error) {
-	e, err := newEmitter[Out](outs[0])
+	e, err := NewEmitter[Out](outs[0])
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", ex.op.name, err)
 	}
-	c := &stateConsumer[K, V, Out]{op: ex.op, ex: ex, w: w, emit: e.(*emitter[Out]), wm: pipeline.MinTime,
-		keys: map[skey[K]]*keyState{}, x: windowing.NewExploder[KV[K, V]](ex.op.st)}
+	c := &stateConsumer[K, V, Out]{op: ex.op, ex: ex, w: w, emit: e.(*Emitter[Out]), wm: pipeline.MinTime,
+		keys: map[skey[K]]*keyState{}, x: windowing.NewExploder[pipeline.KV[K, V]](ex.op.st)}
 	c.emit.setCurrent(&c.meta)
 	if len(ex.cons) < ex.n {
 		ex.cons = make([]*stateConsumer[K, V, Out], ex.n)
@@ -74,9 +128,9 @@ func (ex *stateExchange[K, V, Out]) Instantiate(w *exec.Worker, outs []any) ([]a
 
 type stateProducer[K comparable, V, Out any] struct{ c *stateConsumer[K, V, Out] }
 
-func (p *stateProducer[K, V, Out]) Push(e pipeline.Element[KV[K, V]]) error {
+func (p *stateProducer[K, V, Out]) Push(e pipeline.Element[pipeline.KV[K, V]]) error {
 	c := p.c
-	return c.x.Each(e, func(e pipeline.Element[KV[K, V]]) error {
+	return c.x.Each(e, func(e pipeline.Element[pipeline.KV[K, V]]) error {
 		if c.expired(e.Window) {
 			c.countLate(e.Window)
 			return nil
@@ -99,15 +153,15 @@ type timerEntry[K comparable] struct {
 }
 
 type stateConsumer[K comparable, V, Out any] struct {
-	op    *stateOp[K, V, Out]
+	op    *StatefulOp[K, V, Out]
 	ex    *stateExchange[K, V, Out]
 	w     *exec.Worker
-	emit  *emitter[Out]
-	meta  metaOnly
+	emit  *Emitter[Out]
+	meta  Meta
 	wm    pipeline.Time
 	now   time.Time
 	keys  map[skey[K]]*keyState
-	x     *windowing.Exploder[KV[K, V]]
+	x     *windowing.Exploder[pipeline.KV[K, V]]
 	event timerHeap[K]
 	proc  timerHeap[K]
 	gc    timerHeap[K]
@@ -151,14 +205,14 @@ func (c *stateConsumer[K, V, Out]) push(h *timerHeap[K], e timerEntry[K]) {
 	heap.Push(h, e)
 }
 
-func (c *stateConsumer[K, V, Out]) context(k skey[K], ks *keyState) *StateContext[K] {
-	return &StateContext[K]{key: k.k, ks: ks, w: k.w, wm: c.wm, now: c.now, sets: func(name string, t timerSpec) {
+func (c *stateConsumer[K, V, Out]) context(k skey[K], ks *keyState) *KeyContext[K] {
+	return &KeyContext[K]{Key: k.k, ks: ks, Window: k.w, Watermark: c.wm, Now: c.now, sets: func(name string, t TimerSpec) {
 		if t.Clear {
 			delete(ks.timers, name)
 			return
 		}
 		if ks.timers == nil {
-			ks.timers = map[string]timerSpec{}
+			ks.timers = map[string]TimerSpec{}
 		}
 		ks.timers[name] = t
 		if t.Domain == EventTime {
@@ -176,11 +230,11 @@ func (c *stateConsumer[K, V, Out]) Process() error {
 		for _, e := range buf {
 			k := skey[K]{k: e.Value.Key, w: e.Window}
 			ks := c.state(k)
-			c.meta = metaOnly{t: e.Time, w: e.Window, pane: e.Pane}
+			c.meta = Meta{T: e.Time, W: e.Window, Pane: e.Pane}
 			c.w.Current = c.op.name
-			err := c.op.fn.ProcessElement(c.w.Ctx, c.context(k, ks), pipeline.Element[V]{Value: e.Value.Value, Time: e.Time, Window: e.Window, Pane: e.Pane}, c.emit)
+			err := c.op.fn.Process(c.w.Ctx, c.context(k, ks), pipeline.Element[V]{Value: e.Value.Value, Time: e.Time, Window: e.Window, Pane: e.Pane}, c.emit)
 			if err == nil {
-				err = c.emit.firstErr()
+				err = c.emit.FirstErr()
 			}
 			if err != nil {
 				return fmt.Errorf("%s: key %v: %w", c.op.name, e.Value.Key, err)
@@ -206,12 +260,12 @@ func (c *stateConsumer[K, V, Out]) fire(te timerEntry[K], domain TimeDomain) err
 	if domain == ProcessingTime {
 		ts = max(c.wm, te.key.w.Start)
 	}
-	c.meta = metaOnly{t: ts, w: te.key.w, pane: pipeline.NoFiringPane}
+	c.meta = Meta{T: ts, W: te.key.w, Pane: pipeline.NoFiringPane}
 	c.w.Current = c.op.name
-	t := Timer{Name: te.name, Domain: domain, Time: te.at, ProcessingTime: te.pt, Window: te.key.w}
+	t := FiredTimer{Name: te.name, Domain: domain, Time: te.at, ProcessingTime: te.pt, Window: te.key.w}
 	err := c.op.fn.OnTimer(c.w.Ctx, c.context(te.key, ks), t, c.emit)
 	if err == nil {
-		err = c.emit.firstErr()
+		err = c.emit.FirstErr()
 	}
 	if err != nil {
 		return fmt.Errorf("%s: key %v: timer %q: %w", c.op.name, te.key.k, te.name, err)
@@ -245,8 +299,6 @@ func (c *stateConsumer[K, V, Out]) Advance(wm pipeline.Time, now time.Time) erro
 	}
 	return nil
 }
-
-var _ = context.Background
 
 type timerHeap[K comparable] struct{ items []timerEntry[K] }
 
