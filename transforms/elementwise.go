@@ -32,6 +32,22 @@ func addTransform(s pipeline.Scope, name string, op any, inputs ...pipeline.Inpu
 	return t
 }
 
+// MapWindowed applies fn to every element with the window it is in — the usual last step after a grouping, which
+// turns a per-window result into a row: `transforms.MapWindowed(s, counts, func(kv KV[string, int64], w
+// pipeline.Window) Row { return Row{URL: kv.Key, Minute: w.Start.Std(), Views: kv.Value} })`. The output keeps
+// each element's timestamp, window and pane. An element of sliding windows is mapped once per window. For the
+// element's timestamp or pane, use ParDo.
+func MapWindowed[In, Out any](s pipeline.Scope, col pipeline.PCollection[In], fn func(In, pipeline.Window) Out) pipeline.PCollection[Out] {
+	if fn == nil {
+		s.Errorf("MapWindowed: nil function")
+		return pipeline.PCollection[Out]{}
+	}
+	return ParDo(s, col, DoFunc[In, Out](func(_ context.Context, e pipeline.Element[In], emit Emitter[Out]) error {
+		emit.Emit(fn(e.Value, e.Window))
+		return nil
+	}), Name("MapWindowed"))
+}
+
 // MapErr applies fn to every element; an error stops the pipeline, naming the transform and the element. Use
 // TryMap to route failures to a dead-letter collection instead.
 func MapErr[In, Out any](s pipeline.Scope, col pipeline.PCollection[In], fn func(In) (Out, error)) pipeline.PCollection[Out] {

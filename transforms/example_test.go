@@ -190,3 +190,26 @@ func ExampleJoin() {
 	// 2 "bob"(true) 0(false)
 	// 3 ""(false) 1(true)
 }
+
+// MapWindowed turns per-window results into rows that carry their window.
+func ExampleMapWindowed() {
+	p := pipeline.New()
+	s := p.Root()
+	clicks := pipelinetest.CreateTimed(s,
+		pipelinetest.At("home", time.UnixMilli(10_000)), pipelinetest.At("home", time.UnixMilli(20_000)), pipelinetest.At("cart", time.UnixMilli(70_000)))
+	perMinute := windowing.Into(s, clicks, windowing.Fixed{Size: time.Minute})
+	counts := transforms.Count(s, perMinute)
+	rows := transforms.MapWindowed(s, counts, func(c transforms.KV[string, int64], w pipeline.Window) string {
+		return fmt.Sprintf("%s %s-%s %d", c.Key, w.Start.Std().UTC().Format("15:04"), w.End.Std().UTC().Format("15:04"), c.Value)
+	})
+	out := pipelinetest.Collect(s, rows)
+	runExample(p)
+	got := out.Values()
+	slices.Sort(got)
+	for _, r := range got {
+		fmt.Println(r)
+	}
+	// Output:
+	// cart 00:01-00:02 1
+	// home 00:00-00:01 2
+}

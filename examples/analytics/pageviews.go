@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"time"
 
 	"github.com/kappaflow/kappa/pipeline"
@@ -37,11 +36,9 @@ func BuildPageViews(s pipeline.Scope, events pipeline.PCollection[PageView]) pip
 	minutes := windowing.Into(s, timed, windowing.Fixed{Size: time.Minute})
 	byURL := transforms.KeyBy(s, minutes, func(v PageView) string { return v.URL })
 	stats := transforms.CombinePerKey(s, byURL, viewStatsFn{}, transforms.Name("ViewsAndUsers"))
-	return transforms.ParDo(s, stats, transforms.DoFunc[transforms.KV[string, ViewStats], Row](
-		func(_ context.Context, e pipeline.Element[transforms.KV[string, ViewStats]], emit transforms.Emitter[Row]) error {
-			emit.Emit(Row{URL: e.Value.Key, Minute: e.Window.Start.Std(), Views: e.Value.Value.Views, UniqueUsers: e.Value.Value.UniqueUsers})
-			return nil
-		}), transforms.Name("ToRow"))
+	return transforms.MapWindowed(s, stats, func(st transforms.KV[string, ViewStats], w pipeline.Window) Row {
+		return Row{URL: st.Key, Minute: w.Start.Std(), Views: st.Value.Views, UniqueUsers: st.Value.UniqueUsers}
+	})
 }
 
 // ViewStats is the result of viewStatsFn.

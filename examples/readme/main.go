@@ -41,11 +41,9 @@ func main() {
 		windowing.AllowedLateness(10*time.Minute))
 	byURL := transforms.KeyBy(s, perMinute, func(v PageView) string { return v.URL })
 	counts := transforms.CountPerKey(s, byURL)
-	rows := transforms.ParDo(s, counts, transforms.DoFunc[transforms.KV[string, int64], URLCount](
-		func(_ context.Context, e pipeline.Element[transforms.KV[string, int64]], emit transforms.Emitter[URLCount]) error {
-			emit.Emit(URLCount{URL: e.Value.Key, Minute: e.Window.Start.Std(), Views: e.Value.Value})
-			return nil
-		}))
+	rows := transforms.MapWindowed(s, counts, func(c transforms.KV[string, int64], w pipeline.Window) URLCount {
+		return URLCount{URL: c.Key, Minute: w.Start.Std(), Views: c.Value}
+	})
 	parquetio.Write(s, rows, parquetio.WriteConfig[URLCount]{URL: "s3://reports/views-per-minute/"})
 	err := local.New(local.Config{Mode: local.Stream, Checkpoints: local.DirStore("/var/lib/kappa/views")}).Run(ctx, p)
 	// README END
