@@ -312,6 +312,11 @@ type consumer[K comparable, V, A, O any] struct {
 	dirty []*wgroup[K, A]
 	timed []timedRef[K, A]
 	sess  map[K][]pipeline.Window // modeSessions: the current sessions of each key
+	// modeSessions: sessions that emitted panes and whose state is gone, kept while a new session of the same key
+	// could still overlap them (see noteGone).
+	gone     map[K][]pipeline.Window
+	goneExp  goneHeap[K]
+	warnedOv bool
 	sl    *sliceState[K, A]       // modeSliced
 	last  *wgroup[K, A]
 	sp    *spillState[K, A] // when state has been spilled
@@ -529,6 +534,9 @@ func (c *consumer[K, V, A, O]) Advance(wm pipeline.Time, now time.Time) error {
 		clear(c.timed[len(keep):])
 		c.timed = keep
 	}
+	for c.goneExp.Len() > 0 && c.goneExp.items[0].at <= wm && wm != pipeline.MinTime {
+		c.forget(heap.Pop(&c.goneExp).(goneEntry[K]))
+	}
 	// 4. Windows past their allowed lateness: final panes, then the state goes.
 	for c.gcs.Len() > 0 && c.gcs.items[0].at <= wm && wm != pipeline.MinTime {
 		g := heap.Pop(&c.gcs).(ghEntry[K, A]).g
@@ -551,6 +559,9 @@ func (c *consumer[K, V, A, O]) Advance(wm pipeline.Time, now time.Time) error {
 }
 
 func (c *consumer[K, V, A, O]) drop(g *wgroup[K, A]) {
+	if c.sess != nil {
+		c.noteGone(g)
+	}
 	g.dead = true
 	if c.wins[g.w] == g {
 		delete(c.wins, g.w)
@@ -626,6 +637,9 @@ func (c *consumer[K, V, A, O]) fire(g *wgroup[K, A], k K, p *pane[A], final bool
 		})
 		if err != nil {
 			return err
+		}
+		if c.gone != nil {
+			c.checkOverlap(k, g.w)
 		}
 		if c.w.OnPane != nil && c.wm != pipeline.MaxTime { // panes fired by the end of input say nothing about latency
 			c.w.OnPane(c.op.name, g.w, pn)
@@ -754,4 +768,83 @@ func (h *groupHeap[K, A]) Pop() any {
 	h.items[n-1] = ghEntry[K, A]{}
 	h.items = h.items[:n-1]
 	return x
+}
+
+// Overlapping sessions. A session's state goes once the watermark passes its end plus the allowed lateness. If
+// data then arrives that is not late (its own proto-session still ends after the watermark) but falls inside the
+// gone session's span, it starts a new session overlapping one already emitted for the key, where an in-order
+// run would have merged them. This is within the Beam model, but the user gets no signal from it: the data is not
+// counted as late. So the consumer remembers each key's emitted-and-gone sessions while a new session could still
+// overlap them (until the watermark passes end + gap + allowed lateness), and counts and logs a pane that does.
+
+type goneEntry[K comparable] struct {
+	k  K
+	w  pipeline.Window
+	at pipeline.Time
+}
+
+type goneHeap[K comparable] struct{ items []goneEntry[K] }
+
+func (h *goneHeap[K]) Len() int           { return len(h.items) }
+func (h *goneHeap[K]) Less(i, j int) bool { return h.items[i].at < h.items[j].at }
+func (h *goneHeap[K]) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *goneHeap[K]) Push(x any)         { h.items = append(h.items, x.(goneEntry[K])) }
+func (h *goneHeap[K]) Pop() any {
+	n := len(h.items)
+	x := h.items[n-1]
+	h.items[n-1] = goneEntry[K]{}
+	h.items = h.items[:n-1]
+	return x
+}
+
+// noteGone remembers the sessions of g that emitted panes, as g's state goes.
+func (c *consumer[K, V, A, O]) noteGone(g *wgroup[K, A]) {
+	sess, ok := c.op.st.WindowFn().(windowing.Sessions)
+	if !ok {
+		return
+	}
+	at := g.w.End.Add(sess.Gap).Add(c.op.st.AllowedLateness)
+	for k, p := range g.keys {
+		if p.idx == 0 {
+			continue
+		}
+		if c.gone == nil {
+			c.gone = map[K][]pipeline.Window{}
+		}
+		c.gone[k] = append(c.gone[k], g.w)
+		heap.Push(&c.goneExp, goneEntry[K]{k: k, w: g.w, at: at})
+	}
+}
+
+func (c *consumer[K, V, A, O]) forget(e goneEntry[K]) {
+	ws := c.gone[e.k]
+	for i, w := range ws {
+		if w == e.w {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(c.gone, e.k)
+	} else {
+		c.gone[e.k] = ws
+	}
+}
+
+// checkOverlap counts (and logs, once) a pane of session w of key k that overlaps a gone session of k.
+func (c *consumer[K, V, A, O]) checkOverlap(k K, w pipeline.Window) {
+	for _, g := range c.gone[k] {
+		if g.Start < w.End && w.Start < g.End {
+			if c.w.Overlapping == nil {
+				c.w.Overlapping = map[string]int64{}
+			}
+			c.w.Overlapping[c.op.name]++
+			if !c.warnedOv && c.w.Logger != nil {
+				c.warnedOv = true
+				c.w.Logger.Warn("a session pane overlaps a session already emitted for the same key: data arrived further out of order than the source's out-of-orderness bound (pipeline.OutOfOrderness) plus the allowed lateness allow, so sessions that belong together were emitted separately; raise either",
+					"transform", c.op.name, "key", Short(k), "session", w.String(), "emitted", g.String())
+			}
+			return
+		}
+	}
 }

@@ -45,6 +45,10 @@ type Worker struct {
 	Current string
 	// Late counts elements dropped because they arrived after their window's allowed lateness, per transform.
 	Late map[string]int64
+	// Overlapping counts, per transform, panes of merging windows (sessions) that overlap a pane already emitted
+	// for the same key: sessions that should have merged but whose state was gone, because data arrived further
+	// out of order than the source's out-of-orderness bound and the allowed lateness foresaw.
+	Overlapping map[string]int64
 	// OnPane, when set, is called by groupings for every pane they emit (for latency metrics).
 	OnPane func(transform string, w pipeline.Window, p pipeline.Pane)
 	// NewSpill, when set, opens an on-disk store where a consumer may move state that no longer fits in memory.

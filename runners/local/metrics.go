@@ -14,6 +14,7 @@ type metrics struct {
 	records   *prometheus.CounterVec
 	bytes     *prometheus.CounterVec
 	late      *prometheus.GaugeVec
+	overlap   *prometheus.GaugeVec
 	watermark *prometheus.GaugeVec
 	lag       *prometheus.GaugeVec
 	batch     prometheus.Histogram
@@ -30,6 +31,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Bytes read from each source."}, []string{"source"}),
 		late: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kappa_late_dropped_records",
 			Help: "Records dropped behind the allowed lateness (or whose window's trigger had finished), per transform."}, []string{"transform"}),
+		overlap: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kappa_overlapping_session_panes",
+			Help: "Session panes overlapping a session already emitted for the same key (data more out of order than the bound and lateness allow), per transform."}, []string{"transform"}),
 		watermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kappa_watermark_seconds",
 			Help: "Event-time watermark of each source, Unix seconds."}, []string{"source"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kappa_watermark_lag_seconds",
@@ -43,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Processing time of a pane's emission minus the end of its window (event time), by pane timing: how far behind real time results are.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 20)}, []string{"timing"}),
 	}
-	for _, c := range []prometheus.Collector{m.records, m.bytes, m.late, m.watermark, m.lag, m.batch, m.state, m.epochs, m.emitLag} {
+	for _, c := range []prometheus.Collector{m.records, m.bytes, m.late, m.overlap, m.watermark, m.lag, m.batch, m.state, m.epochs, m.emitLag} {
 		if err := reg.Register(c); err != nil {
 			// A second runner on the same registry: reuse nothing, keep going without failing the run.
 			continue
@@ -67,14 +70,20 @@ func (ru *run) account(now time.Time, took time.Duration) {
 			m.lag.WithLabelValues(s.name).Set(now.Sub(s.wm.Std()).Seconds())
 		}
 	}
-	late := map[string]int64{}
+	late, overlap := map[string]int64{}, map[string]int64{}
 	for _, w := range ru.workers {
 		for k, v := range w.Late {
 			late[k] += v
 		}
+		for k, v := range w.Overlapping {
+			overlap[k] += v
+		}
 	}
 	for k, v := range late {
 		m.late.WithLabelValues(k).Set(float64(v))
+	}
+	for k, v := range overlap {
+		m.overlap.WithLabelValues(k).Set(float64(v))
 	}
 	var state int64
 	if ru.r.stats.Supersteps%16 == 0 || ru.ended {
@@ -94,6 +103,7 @@ func (ru *run) account(now time.Time, took time.Duration) {
 	ru.r.stats.Supersteps++
 	ru.r.stats.MaxStateEntries = max(ru.r.stats.MaxStateEntries, state)
 	ru.r.stats.Late = late
+	ru.r.stats.Overlapping = overlap
 	ru.r.stats.Watermark = ru.wm
 	ru.r.mu.Unlock()
 	if ru.cfg.Progress != nil {

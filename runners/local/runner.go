@@ -54,6 +54,11 @@ type Stats struct {
 	Epochs uint64
 	// Late counts, per transform, elements dropped behind the allowed lateness.
 	Late map[string]int64
+	// Overlapping counts, per transform, session panes that overlap a session already emitted for the same key:
+	// data arrived further out of order than the out-of-orderness bound plus the allowed lateness allow (see
+	// pipeline.OutOfOrderness), so sessions that belong together were emitted separately. Non-zero means raise
+	// the bound or the lateness.
+	Overlapping map[string]int64
 	// Watermark is the last input watermark of the run (the minimum over sources).
 	Watermark pipeline.Time
 	// Duration is the wall time of the run.
@@ -120,6 +125,7 @@ func (r *Runner) Stats() Stats {
 	defer r.mu.Unlock()
 	s := r.stats
 	s.Late = maps.Clone(r.stats.Late)
+	s.Overlapping = maps.Clone(r.stats.Overlapping)
 	return s
 }
 
