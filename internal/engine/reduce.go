@@ -317,9 +317,9 @@ type consumer[K comparable, V, A, O any] struct {
 	gone     map[K][]pipeline.Window
 	goneExp  goneHeap[K]
 	warnedOv bool
-	sl    *sliceState[K, A]       // modeSliced
-	last  *wgroup[K, A]
-	sp    *spillState[K, A] // when state has been spilled
+	sl       *sliceState[K, A] // modeSliced
+	last     *wgroup[K, A]
+	sp       *spillState[K, A] // when state has been spilled
 }
 
 func (c *consumer[K, V, A, O]) Flush() error {
