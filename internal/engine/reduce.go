@@ -71,14 +71,18 @@ func (o *ReduceOp[K, V, A, O]) String() string { return o.kind }
 // SetName sets the transform's full name (used in metrics, logs and errors).
 func (o *ReduceOp[K, V, A, O]) SetName(name string) { o.name = name }
 
+// StateTypes names the types of the state a checkpoint holds: the key and the accumulator (for GroupByKey, the
+// slice of values).
+func (o *ReduceOp[K, V, A, O]) StateTypes() map[string]string {
+	return map[string]string{"key": pipeline.TypeName[K](), "accumulator": pipeline.TypeName[A]()}
+}
+
 func (o *ReduceOp[K, V, A, O]) lateness() time.Duration { return o.st.AllowedLateness }
 
 // expired reports whether window w can no longer change at input watermark wm.
 func (o *ReduceOp[K, V, A, O]) expired(w pipeline.Window, wm pipeline.Time) bool {
 	return wm >= w.End.Add(o.st.AllowedLateness) && wm != pipeline.MinTime
 }
-
-var hashSeed = maphash.MakeSeed()
 
 type rawItem[K comparable, V any] struct {
 	k K
@@ -95,6 +99,7 @@ type partItem[K comparable, A any] struct {
 
 type exchange[K comparable, V, A, O any] struct {
 	op   *ReduceOp[K, V, A, O]
+	seed maphash.Seed
 	n    int
 	cons []*consumer[K, V, A, O] // by worker, once instantiated
 	raw  [][][]rawItem[K, V]     // [producer][consumer]
@@ -103,7 +108,7 @@ type exchange[K comparable, V, A, O any] struct {
 
 // NewExchange creates the buffers between the producing and consuming sides for workers workers.
 func (o *ReduceOp[K, V, A, O]) NewExchange(workers int) (exec.Exchange, error) {
-	ex := &exchange[K, V, A, O]{op: o, n: workers, raw: make([][][]rawItem[K, V], workers), part: make([][][]partItem[K, A], workers)}
+	ex := &exchange[K, V, A, O]{op: o, seed: maphash.MakeSeed(), n: workers, raw: make([][][]rawItem[K, V], workers), part: make([][][]partItem[K, A], workers)}
 	for i := range workers {
 		ex.raw[i] = make([][]rawItem[K, V], workers)
 		ex.part[i] = make([][]partItem[K, A], workers)
@@ -194,10 +199,12 @@ func (p *producer[K, V, A, O]) dest(k K) int {
 	if p.ex.n == 1 {
 		return 0
 	}
-	return int(hashOf(k) % uint64(p.ex.n))
+	return int(hashOf(p.ex.seed, k) % uint64(p.ex.n))
 }
 
-func hashOf[K comparable](k K) uint64 { return maphash.Comparable(hashSeed, k) }
+// hashOf routes key k to a worker. Each exchange has its own seed, so which worker owns a key differs from run to
+// run (restores re-partition keys by the current owner).
+func hashOf[K comparable](seed maphash.Seed, k K) uint64 { return maphash.Comparable(seed, k) }
 
 func (p *producer[K, V, A, O]) addPartial(k K, w pipeline.Window, v V) {
 	g := p.last
@@ -275,6 +282,7 @@ type pane[A any] struct {
 	closed     bool
 	dirty      bool
 	timed      bool
+	ck         bool // changed since the last snapshot (listed in consumer.ckPanes)
 	trig       *tstate
 }
 
@@ -287,6 +295,11 @@ type wgroup[K comparable, A any] struct {
 	inDirty   bool
 	dirtyKeys []K
 	spilled   bool // some panes are in the spill store
+}
+
+type paneRef[K comparable] struct {
+	w pipeline.Window
+	k K
 }
 
 type timedRef[K comparable, A any] struct {
@@ -320,6 +333,12 @@ type consumer[K comparable, V, A, O any] struct {
 	sl       *sliceState[K, A] // modeSliced
 	last     *wgroup[K, A]
 	sp       *spillState[K, A] // when state has been spilled
+
+	// Changes since the last snapshot, for incremental checkpoints (see snapshot.go).
+	ckPanes    []timedRef[K, A]  // panes changed (possibly listed twice after a spill; possibly gone since)
+	ckGone     []pipeline.Window // windows whose state went
+	ckPaneGone []paneRef[K]      // panes merged away (sessions)
+	ckOverflow bool              // too many changes to list: the next snapshot is full
 }
 
 func (c *consumer[K, V, A, O]) Flush() error {
@@ -412,7 +431,27 @@ func (c *consumer[K, V, A, O]) ingest(k K, w pipeline.Window, n int64, upd func(
 	c.touch(g, k, p, n)
 }
 
+// maxTracked bounds the changed panes a consumer lists between snapshots (about 32 MiB of references); past it
+// the next snapshot is full.
+const maxTracked = 1 << 20
+
+// mark records that pane p of key k in g changed since the last snapshot.
+func (c *consumer[K, V, A, O]) mark(g *wgroup[K, A], k K, p *pane[A]) {
+	if p.ck || !c.w.TrackChanges || c.ckOverflow {
+		return
+	}
+	if len(c.ckPanes) >= maxTracked {
+		c.ckOverflow = true
+		clear(c.ckPanes)
+		c.ckPanes = nil
+		return
+	}
+	p.ck = true
+	c.ckPanes = append(c.ckPanes, timedRef[K, A]{g: g, k: k})
+}
+
 func (c *consumer[K, V, A, O]) touch(g *wgroup[K, A], k K, p *pane[A], n int64) {
+	c.mark(g, k, p)
 	if p.trig != nil {
 		p.trig.onElement(c.op.trig, n, c.now)
 		if !p.timed && !p.trig.nextDeadline().IsZero() {
@@ -562,6 +601,9 @@ func (c *consumer[K, V, A, O]) drop(g *wgroup[K, A]) {
 	if c.sess != nil {
 		c.noteGone(g)
 	}
+	if c.w.TrackChanges {
+		c.ckGone = append(c.ckGone, g.w)
+	}
 	g.dead = true
 	if c.wins[g.w] == g {
 		delete(c.wins, g.w)
@@ -608,6 +650,7 @@ func (c *consumer[K, V, A, O]) timing(w pipeline.Window, onTimeDone bool) pipeli
 }
 
 func (c *consumer[K, V, A, O]) fire(g *wgroup[K, A], k K, p *pane[A], final bool) error {
+	c.mark(g, k, p)
 	timing := c.timing(g.w, p.onTimeDone)
 	finished := false
 	if p.trig != nil {
@@ -707,6 +750,9 @@ func (c *consumer[K, V, A, O]) ingestSession(k K, w pipeline.Window, v V) {
 			np.trig.mergeFrom(op.trig)
 		}
 		delete(g.keys, k)
+		if c.w.TrackChanges {
+			c.ckPaneGone = append(c.ckPaneGone, paneRef[K]{w: s, k: k})
+		}
 		if len(g.keys) == 0 {
 			g.dead = true
 			delete(c.wins, s)

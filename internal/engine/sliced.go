@@ -66,6 +66,7 @@ func mod(a, b pipeline.Time) pipeline.Time {
 type sgroup[K comparable, A any] struct {
 	w    pipeline.Window
 	keys map[K]*A
+	ck   bool // changed since the last snapshot (listed in sliceState.ckSlices)
 }
 
 type sliceState[K comparable, A any] struct {
@@ -78,6 +79,10 @@ type sliceState[K comparable, A any] struct {
 	ends    timeHeap
 	tmp     map[K]*A
 	last    *sgroup[K, A]
+	// Changes since the last snapshot: slices written whole (a slice is a short stretch of time: only the current
+	// few change in an epoch), slices gone.
+	ckSlices    []*sgroup[K, A]
+	ckSliceGone []pipeline.Window
 }
 
 func newSliceState[K comparable, A any](o interface{ slidingFn() windowing.Sliding }) *sliceState[K, A] {
@@ -128,6 +133,10 @@ func (s *sliceState[K, A]) add(c sliceHost[K, A], k K, slice pipeline.Window, a 
 		g.keys[k] = acc
 	}
 	*acc = c.merge(*acc, a)
+	if !g.ck && c.tracking() {
+		g.ck = true
+		s.ckSlices = append(s.ckSlices, g)
+	}
 }
 
 // group returns the state of slice, creating it and registering its windows that have not fired yet.
@@ -171,7 +180,10 @@ type sliceHost[K comparable, A any] interface {
 	create() A
 	merge(a, b A) A
 	emitOnTime(k K, w pipeline.Window, a A) error
+	tracking() bool
 }
+
+func (c *consumer[K, V, A, O]) tracking() bool { return c.w.TrackChanges }
 
 func (c *consumer[K, V, A, O]) watermark() pipeline.Time { return c.wm }
 
@@ -253,6 +265,9 @@ func (s *sliceState[K, A]) advance(c sliceHost[K, A]) error {
 	for st, g := range s.slices {
 		if c.isExpired(lastWindowOf(s.sl, g.w)) {
 			delete(s.slices, st)
+			if c.tracking() {
+				s.ckSliceGone = append(s.ckSliceGone, g.w)
+			}
 			if s.last == g {
 				s.last = nil
 			}

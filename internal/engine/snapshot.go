@@ -9,10 +9,16 @@ import (
 	"github.com/kappaflow/kappa/pipeline"
 )
 
-// Checkpoint snapshots: every keyed consumer writes its state as one gob stream between micro-batches (when no
-// data is in flight: dirty lists, producer partials and exchange buffers are all empty). Restoring reads the
-// snapshots of every worker of the checkpointed run and hands each key to the worker that owns it now, so a job
-// may restart with a different number of workers.
+// Checkpoint snapshots. Every keyed consumer writes its state as one gob stream between micro-batches (when no
+// data is in flight: dirty lists, producer partials and exchange buffers are all empty). A snapshot is full (every
+// entry) or a delta: the entries changed since the previous snapshot of the same consumer, plus records of what
+// went (windows, merged-away sessions, slices, keys). A checkpoint holds, per consumer, a full snapshot and the
+// deltas after it, applied in order; an entry in a later snapshot replaces the earlier one. So a checkpoint costs
+// what changed, not what exists.
+//
+// Restoring reads the chains of every worker of the checkpointed run and hands each key to the worker that owns
+// it now, so a job may restart with a different number of workers (the next snapshot must then be full: the
+// runner asks for one).
 
 type paneSnap[K comparable, A any] struct {
 	K          K
@@ -25,10 +31,9 @@ type paneSnap[K comparable, A any] struct {
 	Trig       *tstate
 }
 
-// A reduction's snapshot is a gob stream: a header, then chunks of up to snapChunkSize records, one per pane
-// (window panes, spilled panes and sliding-window slices alike), the last chunk marked End. Chunks are encoded as
-// they fill, so a checkpoint needs memory for the encoded state (about 20 bytes per entry) plus one chunk, not for
-// a second copy of the state in Go values, and spilled state is streamed from disk rather than read back.
+// A reduction's snapshot is a gob stream: a header, then chunks of up to snapChunkSize records, the last chunk
+// marked End. Chunks are encoded as they fill, so a snapshot needs memory for the encoded state (about 20 bytes per
+// entry) plus one chunk, not for a second copy of the state in Go values, and spilled state is streamed from disk.
 
 const snapChunkSize = 1024
 
@@ -39,68 +44,270 @@ type snapChunk[K comparable, A any] struct {
 
 type snapHeader struct {
 	WM, Prev pipeline.Time
+	Full     bool
 }
 
+// Record kinds.
+const (
+	recPane       uint8 = iota // a pane: W, WmPassed, P
+	recSlice                   // a sliding-window slice entry: W is the slice, P.K and P.Acc its key and accumulator
+	recWindowGone              // every pane of window W went
+	recPaneGone                // the pane of P.K in W went (a session merged into another)
+	recSliceGone               // slice W went
+)
+
 type snapRecord[K comparable, A any] struct {
-	Slice    bool // a sliding-window slice entry: W is the slice, P.K and P.Acc its key and accumulator
+	Kind     uint8
 	W        pipeline.Window
 	WmPassed bool
 	P        paneSnap[K, A]
 }
 
-// Snapshot writes the consumer's state.
-func (c *consumer[K, V, A, O]) Snapshot(w io.Writer) error {
-	enc := gob.NewEncoder(w)
+type snapWriter[K comparable, A any] struct {
+	enc   *gob.Encoder
+	chunk snapChunk[K, A]
+}
+
+func (sw *snapWriter[K, A]) add(r snapRecord[K, A]) error {
+	sw.chunk.Records = append(sw.chunk.Records, r)
+	if len(sw.chunk.Records) < snapChunkSize {
+		return nil
+	}
+	return sw.flush(false)
+}
+
+func (sw *snapWriter[K, A]) flush(end bool) error {
+	sw.chunk.End = end
+	err := sw.enc.Encode(&sw.chunk)
+	clear(sw.chunk.Records)
+	sw.chunk.Records = sw.chunk.Records[:0]
+	return err
+}
+
+func snapOf[K comparable, A any](k K, p *pane[A]) paneSnap[K, A] {
+	return paneSnap[K, A]{K: k, Acc: p.acc, Fresh: p.fresh, Idx: p.idx, NonSpec: p.nonSpec, OnTimeDone: p.onTimeDone,
+		Closed: p.closed, Trig: p.trig}
+}
+
+// Snapshot writes the consumer's state (full) or what changed since the previous snapshot, and restarts the
+// change tracking.
+func (c *consumer[K, V, A, O]) Snapshot(w io.Writer, full bool) (bool, error) {
+	full = full || c.ckOverflow
+	sw := &snapWriter[K, A]{enc: gob.NewEncoder(w), chunk: snapChunk[K, A]{Records: make([]snapRecord[K, A], 0, snapChunkSize)}}
 	fail := func(err error) error { return fmt.Errorf("%s: snapshot: %w", c.op.name, err) }
-	if err := enc.Encode(snapHeader{WM: c.wm, Prev: c.prev}); err != nil {
-		return fail(err)
+	if err := sw.enc.Encode(snapHeader{WM: c.wm, Prev: c.prev, Full: full}); err != nil {
+		return full, fail(err)
 	}
-	chunk := snapChunk[K, A]{Records: make([]snapRecord[K, A], 0, snapChunkSize)}
-	add := func(r snapRecord[K, A]) error {
-		chunk.Records = append(chunk.Records, r)
-		if len(chunk.Records) < snapChunkSize {
-			return nil
+	var err error
+	if full {
+		err = c.snapshotFull(sw)
+	} else {
+		err = c.snapshotDelta(sw)
+	}
+	if err != nil {
+		return full, fail(err)
+	}
+	if err := sw.flush(true); err != nil {
+		return full, fail(err)
+	}
+	c.resetChanges()
+	return full, nil
+}
+
+// resetChanges restarts the change tracking (after a snapshot or a restore).
+func (c *consumer[K, V, A, O]) resetChanges() {
+	for _, r := range c.ckPanes {
+		if p := r.g.keys[r.k]; p != nil {
+			p.ck = false
 		}
-		err := enc.Encode(&chunk)
-		clear(chunk.Records)
-		chunk.Records = chunk.Records[:0]
-		return err
 	}
+	clear(c.ckPanes)
+	c.ckPanes = c.ckPanes[:0]
+	c.ckGone = c.ckGone[:0]
+	clear(c.ckPaneGone)
+	c.ckPaneGone = c.ckPaneGone[:0]
+	c.ckOverflow = false
+	if c.sl != nil {
+		for _, g := range c.sl.ckSlices {
+			g.ck = false
+		}
+		clear(c.sl.ckSlices)
+		c.sl.ckSlices = c.sl.ckSlices[:0]
+		c.sl.ckSliceGone = c.sl.ckSliceGone[:0]
+	}
+}
+
+// logical returns the whole pane of k in g: the in-memory one merged with its spilled part, if any.
+func (c *consumer[K, V, A, O]) logical(g *wgroup[K, A], k K) (*pane[A], error) {
+	p := g.keys[k]
+	if !g.spilled || c.sp == nil {
+		return p, nil
+	}
+	sp, ok, err := c.getSpilled(g.w, k)
+	if err != nil || !ok {
+		return p, err
+	}
+	if p == nil {
+		return sp, nil
+	}
+	m := *sp
+	c.mergePane(&m, p)
+	m.trig = p.trig
+	return &m, nil
+}
+
+func (c *consumer[K, V, A, O]) snapshotFull(sw *snapWriter[K, A]) error {
 	for _, g := range c.wins {
 		if g.dead || len(g.keys) == 0 {
 			continue
 		}
-		for k, p := range g.keys {
-			if err := add(snapRecord[K, A]{W: g.w, WmPassed: g.wmPassed, P: paneSnap[K, A]{K: k, Acc: p.acc, Fresh: p.fresh,
-				Idx: p.idx, NonSpec: p.nonSpec, OnTimeDone: p.onTimeDone, Closed: p.closed, Trig: p.trig}}); err != nil {
-				return fail(err)
+		for k := range g.keys {
+			p, err := c.logical(g, k)
+			if err != nil {
+				return err
+			}
+			if err := sw.add(snapRecord[K, A]{Kind: recPane, W: g.w, WmPassed: g.wmPassed, P: snapOf(k, p)}); err != nil {
+				return err
 			}
 		}
 	}
+	// Spilled panes without an in-memory part (those with one were written above, merged).
 	if err := c.scanSpilled(func(w pipeline.Window, k K, p *pane[A]) error {
-		return add(snapRecord[K, A]{W: w, WmPassed: c.wins[w] != nil && c.wins[w].wmPassed, P: paneSnap[K, A]{K: k,
-			Acc: p.acc, Fresh: p.fresh, Idx: p.idx, NonSpec: p.nonSpec, OnTimeDone: p.onTimeDone, Closed: p.closed}})
+		g := c.wins[w]
+		if g != nil && g.keys[k] != nil {
+			return nil
+		}
+		return sw.add(snapRecord[K, A]{Kind: recPane, W: w, WmPassed: g != nil && g.wmPassed, P: snapOf(k, p)})
 	}); err != nil {
-		return fmt.Errorf("%s: snapshot spilled state: %w", c.op.name, err)
+		return fmt.Errorf("spilled state: %w", err)
 	}
 	if c.sl != nil {
 		for _, g := range c.sl.slices {
 			for k, a := range g.keys {
-				if err := add(snapRecord[K, A]{Slice: true, W: g.w, P: paneSnap[K, A]{K: k, Acc: *a}}); err != nil {
-					return fail(err)
+				if err := sw.add(snapRecord[K, A]{Kind: recSlice, W: g.w, P: paneSnap[K, A]{K: k, Acc: *a}}); err != nil {
+					return err
 				}
 			}
 		}
 	}
-	chunk.End = true
-	if err := enc.Encode(&chunk); err != nil {
-		return fail(err)
+	return nil
+}
+
+func (c *consumer[K, V, A, O]) snapshotDelta(sw *snapWriter[K, A]) error {
+	// What went first, then the current value of what changed (which replaces any older one).
+	for _, w := range c.ckGone {
+		if err := sw.add(snapRecord[K, A]{Kind: recWindowGone, W: w}); err != nil {
+			return err
+		}
+	}
+	for _, r := range c.ckPaneGone {
+		if err := sw.add(snapRecord[K, A]{Kind: recPaneGone, W: r.w, P: paneSnap[K, A]{K: r.k}}); err != nil {
+			return err
+		}
+	}
+	var seen map[paneRef[K]]bool
+	if c.sp != nil { // after a spill a pane may be listed twice
+		seen = map[paneRef[K]]bool{}
+	}
+	for _, r := range c.ckPanes {
+		if r.g.dead {
+			continue
+		}
+		if seen != nil {
+			pr := paneRef[K]{w: r.g.w, k: r.k}
+			if seen[pr] {
+				continue
+			}
+			seen[pr] = true
+		}
+		p, err := c.logical(r.g, r.k)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			continue // merged away since (a pane-gone record says so)
+		}
+		if err := sw.add(snapRecord[K, A]{Kind: recPane, W: r.g.w, WmPassed: r.g.wmPassed, P: snapOf(r.k, p)}); err != nil {
+			return err
+		}
+	}
+	if c.sl != nil {
+		for _, w := range c.sl.ckSliceGone {
+			if err := sw.add(snapRecord[K, A]{Kind: recSliceGone, W: w}); err != nil {
+				return err
+			}
+		}
+		for _, g := range c.sl.ckSlices {
+			if c.sl.slices[g.w.Start] != g {
+				continue // gone since
+			}
+			for k, a := range g.keys {
+				if err := sw.add(snapRecord[K, A]{Kind: recSlice, W: g.w, P: paneSnap[K, A]{K: k, Acc: *a}}); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	return nil
 }
 
-// Restore distributes the checkpointed state over the current consumers.
-func (ex *exchange[K, V, A, O]) Restore(snaps []io.Reader) error {
+// Restore distributes the checkpointed state over the current consumers. chains[j] holds the snapshots written
+// by worker j of the checkpointed run: a full one, then the deltas after it, in order.
+func (ex *exchange[K, V, A, O]) Restore(chains [][]io.Reader) error {
+	return ex.restore(chains, decodeChunk[K, A])
+}
+
+// RestoreMigrated restores snapshots whose accumulators have another type, converting them with m, an
+// AccMigration[K, Old, A].
+func (ex *exchange[K, V, A, O]) RestoreMigrated(chains [][]io.Reader, m any) error {
+	d, ok := m.(accDecoder[K, A])
+	if !ok {
+		return fmt.Errorf("%s: migration %T does not produce %s accumulators for %s keys", ex.op.name, m,
+			pipeline.TypeName[A](), pipeline.TypeName[K]())
+	}
+	return ex.restore(chains, d.decodeChunk)
+}
+
+func decodeChunk[K comparable, A any](dec *gob.Decoder) (snapChunk[K, A], error) {
+	var chunk snapChunk[K, A]
+	err := dec.Decode(&chunk)
+	return chunk, err
+}
+
+type accDecoder[K comparable, A any] interface {
+	decodeChunk(dec *gob.Decoder) (snapChunk[K, A], error)
+}
+
+// AccMigration converts the checkpointed accumulators of a reduction from Old to New as they are restored (an
+// upgrade that changed a combiner's accumulator type).
+type AccMigration[K comparable, Old, New any] struct {
+	Fn func(Old) New
+}
+
+func (m AccMigration[K, Old, New]) decodeChunk(dec *gob.Decoder) (snapChunk[K, New], error) {
+	old, err := decodeChunk[K, Old](dec)
+	if err != nil {
+		return snapChunk[K, New]{}, err
+	}
+	out := snapChunk[K, New]{End: old.End, Records: make([]snapRecord[K, New], len(old.Records))}
+	for i, r := range old.Records {
+		p := r.P
+		np := paneSnap[K, New]{K: p.K, Fresh: p.Fresh, Idx: p.Idx, NonSpec: p.NonSpec, OnTimeDone: p.OnTimeDone,
+			Closed: p.Closed, Trig: p.Trig}
+		if r.Kind == recPane || r.Kind == recSlice {
+			np.Acc = m.Fn(p.Acc)
+		}
+		out.Records[i] = snapRecord[K, New]{Kind: r.Kind, W: r.W, WmPassed: r.WmPassed, P: np}
+	}
+	return out, nil
+}
+
+// Types names the accumulator types the migration converts, as StateTypes names them.
+func (m AccMigration[K, Old, New]) Types() (key, from, to string) {
+	return pipeline.TypeName[K](), pipeline.TypeName[Old](), pipeline.TypeName[New]()
+}
+
+func (ex *exchange[K, V, A, O]) restore(chains [][]io.Reader, decode func(*gob.Decoder) (snapChunk[K, A], error)) error {
 	if len(ex.cons) != ex.n {
 		return fmt.Errorf("%s: restore before every worker was instantiated", ex.op.name)
 	}
@@ -108,60 +315,132 @@ func (ex *exchange[K, V, A, O]) Restore(snaps []io.Reader) error {
 		if ex.n == 1 {
 			return ex.cons[0]
 		}
-		return ex.cons[hashOf(k)%uint64(ex.n)]
+		return ex.cons[hashOf(ex.seed, k)%uint64(ex.n)]
 	}
-	for i, r := range snaps {
-		dec := gob.NewDecoder(r)
-		var h snapHeader
-		if err := dec.Decode(&h); err != nil {
-			return fmt.Errorf("%s: restore snapshot %d: %w", ex.op.name, i, err)
-		}
-		for _, c := range ex.cons {
-			c.wm, c.prev, c.prod.wm = h.WM, h.Prev, h.WM
-		}
-		for {
-			var chunk snapChunk[K, A]
-			if err := dec.Decode(&chunk); err != nil {
-				return fmt.Errorf("%s: restore snapshot %d: %w", ex.op.name, i, err)
-			}
-			for _, rec := range chunk.Records {
-				c := owner(rec.P.K)
-				if rec.Slice {
-					c.sl.restore(c, rec.W, rec.P.K, rec.P.Acc)
-					continue
-				}
-				c.restorePane(rec.W, rec.WmPassed, rec.P)
-			}
-			if chunk.End {
-				break
+	for j, chain := range chains {
+		for i, r := range chain {
+			if err := ex.restoreOne(r, owner, decode); err != nil {
+				return fmt.Errorf("%s: restore snapshot %d of worker %d: %w", ex.op.name, i, j, err)
 			}
 		}
+	}
+	for _, c := range ex.cons {
+		c.finishRestore()
+		c.resetChanges()
 	}
 	return nil
 }
 
+// finishRestore settles what the snapshots applied before the last one left behind the final watermark: entries
+// restored from an older snapshot registered their windows as not yet passed, but every window ending at or
+// before the checkpoint's watermark had fired by then.
+func (c *consumer[K, V, A, O]) finishRestore() {
+	if c.wm == pipeline.MinTime {
+		return
+	}
+	for _, g := range c.wins {
+		if g.w.End <= c.wm {
+			g.wmPassed = true
+		}
+	}
+	if c.sl != nil {
+		for start := range c.sl.pending {
+			if start+c.sl.size <= c.wm {
+				delete(c.sl.pending, start)
+			}
+		}
+	}
+}
+
+func (ex *exchange[K, V, A, O]) restoreOne(r io.Reader, owner func(K) *consumer[K, V, A, O], decode func(*gob.Decoder) (snapChunk[K, A], error)) error {
+	dec := gob.NewDecoder(r)
+	var h snapHeader
+	if err := dec.Decode(&h); err != nil {
+		return err
+	}
+	// Watermarks only go forward: the chains of the workers are applied one after another, and a later chain's
+	// full snapshot may be older than an earlier chain's last delta. (A window that fired since that older
+	// snapshot must not be registered as pending again; its state goes with the later chain's deltas.)
+	for _, c := range ex.cons {
+		c.wm, c.prev = max(c.wm, h.WM), max(c.prev, h.Prev)
+		c.prod.wm = c.wm
+	}
+	for {
+		chunk, err := decode(dec)
+		if err != nil {
+			return err
+		}
+		for _, rec := range chunk.Records {
+			switch rec.Kind {
+			case recPane:
+				owner(rec.P.K).restorePane(rec.W, rec.WmPassed, rec.P)
+			case recSlice:
+				c := owner(rec.P.K)
+				if c.sl == nil {
+					return fmt.Errorf("a sliding-window slice in the snapshot, but %s keeps no slices", ex.op.name)
+				}
+				c.sl.restore(c, rec.W, rec.P.K, rec.P.Acc)
+			case recWindowGone:
+				for _, c := range ex.cons {
+					if g := c.wins[rec.W]; g != nil {
+						c.drop(g)
+					}
+				}
+			case recPaneGone:
+				owner(rec.P.K).removePane(rec.W, rec.P.K)
+			case recSliceGone:
+				for _, c := range ex.cons {
+					if c.sl != nil {
+						delete(c.sl.slices, rec.W.Start)
+						c.sl.last = nil
+					}
+				}
+			default:
+				return fmt.Errorf("unknown record kind %d", rec.Kind)
+			}
+		}
+		if chunk.End {
+			return nil
+		}
+	}
+}
+
+// restorePane sets the pane of ps.K in w (replacing any earlier one).
 func (c *consumer[K, V, A, O]) restorePane(w pipeline.Window, wmPassed bool, ps paneSnap[K, A]) {
 	g := c.group(w)
 	g.wmPassed = g.wmPassed || wmPassed
-	if old := g.keys[ps.K]; old != nil { // the same pane was both in memory and spilled
-		old.acc = c.op.agg.Merge(ps.Acc, old.acc)
-		old.fresh += ps.Fresh
-		old.idx, old.nonSpec = max(old.idx, ps.Idx), max(old.nonSpec, ps.NonSpec)
-		old.onTimeDone = old.onTimeDone || ps.OnTimeDone
-		return
-	}
 	p := &pane[A]{acc: ps.Acc, fresh: ps.Fresh, idx: ps.Idx, nonSpec: ps.NonSpec, onTimeDone: ps.OnTimeDone,
 		closed: ps.Closed, trig: ps.Trig}
 	if c.op.trig != nil && p.trig == nil {
 		p.trig = newTState(c.op.trig)
 	}
+	old := g.keys[ps.K]
 	g.keys[ps.K] = p
 	if p.trig != nil && !p.trig.nextDeadline().IsZero() {
 		p.timed = true
 		c.timed = append(c.timed, timedRef[K, A]{g: g, k: ps.K})
 	}
-	if c.sess != nil {
+	if c.sess != nil && old == nil {
 		c.sess[ps.K] = append(c.sess[ps.K], w)
+	}
+}
+
+// removePane removes the pane of k in w (a session merged into another).
+func (c *consumer[K, V, A, O]) removePane(w pipeline.Window, k K) {
+	g := c.wins[w]
+	if g == nil || g.keys[k] == nil {
+		return
+	}
+	delete(g.keys, k)
+	if len(g.keys) == 0 {
+		g.dead = true
+		delete(c.wins, w)
+		if c.last == g {
+			c.last = nil
+		}
+	}
+	if c.sess != nil {
+		c.removeSession(k, w)
 	}
 }
 
@@ -174,56 +453,105 @@ func (s *sliceState[K, A]) restore(c sliceHost[K, A], slice pipeline.Window, k K
 type stateEntrySnap[K comparable] struct {
 	K      K
 	W      pipeline.Window
+	Gone   bool // the key's state in W went (delta snapshots)
 	Cells  map[string]any
 	Timers map[string]TimerSpec
 }
 
 type stateSnap[K comparable] struct {
 	WM      pipeline.Time
+	Full    bool
+	AllGone bool // every key's state went before the entries (the global window ended)
 	Entries []stateEntrySnap[K]
 }
 
-// Snapshot writes the stateful DoFn's state and timers.
-func (c *stateConsumer[K, V, Out]) Snapshot(w io.Writer) error {
-	s := stateSnap[K]{WM: c.wm, Entries: make([]stateEntrySnap[K], 0, len(c.keys))}
-	for k, ks := range c.keys {
-		s.Entries = append(s.Entries, stateEntrySnap[K]{K: k.k, W: k.w, Cells: ks.cells, Timers: ks.timers})
+// Snapshot writes the stateful DoFn's state and timers, all of it or what changed since the previous snapshot.
+func (c *stateConsumer[K, V, Out]) Snapshot(w io.Writer, full bool) (bool, error) {
+	full = full || c.ckOverflow
+	s := stateSnap[K]{WM: c.wm, Full: full}
+	if full {
+		s.Entries = make([]stateEntrySnap[K], 0, len(c.keys))
+		for k, ks := range c.keys {
+			s.Entries = append(s.Entries, stateEntrySnap[K]{K: k.k, W: k.w, Cells: ks.cells, Timers: ks.timers})
+		}
+	} else {
+		s.AllGone = c.ckAllGone
+		for _, k := range c.ckGone {
+			s.Entries = append(s.Entries, stateEntrySnap[K]{K: k.k, W: k.w, Gone: true})
+		}
+		for _, k := range c.ckKeys {
+			if ks := c.keys[k]; ks != nil {
+				s.Entries = append(s.Entries, stateEntrySnap[K]{K: k.k, W: k.w, Cells: ks.cells, Timers: ks.timers})
+			}
+		}
 	}
 	if err := gob.NewEncoder(w).Encode(&s); err != nil {
-		return fmt.Errorf("%s: snapshot (state cells must hold gob-encodable values): %w", c.op.name, err)
+		return full, fmt.Errorf("%s: snapshot (state cells must hold gob-encodable values): %w", c.op.name, err)
 	}
-	return nil
+	c.resetChanges()
+	return full, nil
 }
 
-// Restore distributes the checkpointed state over the current consumers.
-func (ex *stateExchange[K, V, Out]) Restore(snaps []io.Reader) error {
-	for i, r := range snaps {
-		var s stateSnap[K]
-		if err := gob.NewDecoder(r).Decode(&s); err != nil {
-			return fmt.Errorf("%s: restore snapshot %d: %w", ex.op.name, i, err)
+func (c *stateConsumer[K, V, Out]) resetChanges() {
+	for _, k := range c.ckKeys {
+		if ks := c.keys[k]; ks != nil {
+			ks.ck = false
 		}
-		for _, c := range ex.cons {
-			c.wm = max(c.wm, s.WM)
+	}
+	clear(c.ckKeys)
+	c.ckKeys = c.ckKeys[:0]
+	clear(c.ckGone)
+	c.ckGone = c.ckGone[:0]
+	c.ckAllGone = false
+	c.ckOverflow = false
+}
+
+// Restore distributes the checkpointed state over the current consumers: chains[j] holds the snapshots of worker
+// j of the checkpointed run, a full one then deltas, in order.
+func (ex *stateExchange[K, V, Out]) Restore(chains [][]io.Reader) error {
+	owner := func(k K) *stateConsumer[K, V, Out] {
+		if ex.n == 1 {
+			return ex.cons[0]
 		}
-		for _, e := range s.Entries {
-			c := ex.cons[0]
-			if ex.n > 1 {
-				c = ex.cons[hashOf(e.K)%uint64(ex.n)]
+		return ex.cons[hashOf(ex.seed, k)%uint64(ex.n)]
+	}
+	for j, chain := range chains {
+		for i, r := range chain {
+			var s stateSnap[K]
+			if err := gob.NewDecoder(r).Decode(&s); err != nil {
+				return fmt.Errorf("%s: restore snapshot %d of worker %d: %w", ex.op.name, i, j, err)
 			}
-			k := skey[K]{k: e.K, w: e.W}
-			ks := c.state(k)
-			if e.Cells != nil {
+			for _, c := range ex.cons {
+				c.wm = max(c.wm, s.WM)
+				if s.AllGone {
+					clear(c.keys)
+				}
+			}
+			for _, e := range s.Entries {
+				c := owner(e.K)
+				k := skey[K]{k: e.K, w: e.W}
+				if e.Gone {
+					delete(c.keys, k)
+					continue
+				}
+				ks := c.state(k)
 				ks.cells = e.Cells
-			}
-			ks.timers = e.Timers
-			for name, t := range e.Timers {
-				if t.Domain == EventTime {
-					c.push(&c.event, timerEntry[K]{at: t.T, key: k, name: name})
-				} else {
-					c.push(&c.proc, timerEntry[K]{pt: t.PT, key: k, name: name})
+				if ks.cells == nil {
+					ks.cells = map[string]any{}
+				}
+				ks.timers = e.Timers
+				for name, t := range e.Timers {
+					if t.Domain == EventTime {
+						c.push(&c.event, timerEntry[K]{at: t.T, key: k, name: name})
+					} else {
+						c.push(&c.proc, timerEntry[K]{pt: t.PT, key: k, name: name})
+					}
 				}
 			}
 		}
+	}
+	for _, c := range ex.cons {
+		c.resetChanges()
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"hash/maphash"
 	"time"
 
 	"github.com/kappaflow/kappa/internal/exec"
@@ -14,6 +15,7 @@ import (
 type keyState struct {
 	cells  map[string]any
 	timers map[string]TimerSpec
+	ck     bool // changed since the last snapshot (listed in stateConsumer.ckKeys)
 }
 
 // TimeDomain says which clock a timer follows (transforms.TimeDomain has the same values).
@@ -95,8 +97,14 @@ func (o *StatefulOp[K, V, Out]) String() string { return o.kind }
 // SetName sets the transform's full name.
 func (o *StatefulOp[K, V, Out]) SetName(name string) { o.name = name }
 
+// StateTypes names the key type (state cells hold values of any gob-encodable type).
+func (o *StatefulOp[K, V, Out]) StateTypes() map[string]string {
+	return map[string]string{"key": pipeline.TypeName[K]()}
+}
+
 type stateExchange[K comparable, V, Out any] struct {
 	op   *StatefulOp[K, V, Out]
+	seed maphash.Seed
 	cons []*stateConsumer[K, V, Out]
 	n    int
 	buf  [][][]pipeline.Element[pipeline.KV[K, V]]
@@ -104,7 +112,7 @@ type stateExchange[K comparable, V, Out any] struct {
 
 // NewExchange creates the buffers between the producing and consuming sides.
 func (o *StatefulOp[K, V, Out]) NewExchange(workers int) (exec.Exchange, error) {
-	ex := &stateExchange[K, V, Out]{op: o, n: workers, buf: make([][][]pipeline.Element[pipeline.KV[K, V]], workers)}
+	ex := &stateExchange[K, V, Out]{op: o, seed: maphash.MakeSeed(), n: workers, buf: make([][][]pipeline.Element[pipeline.KV[K, V]], workers)}
 	for i := range ex.buf {
 		ex.buf[i] = make([][]pipeline.Element[pipeline.KV[K, V]], workers)
 	}
@@ -137,7 +145,7 @@ func (p *stateProducer[K, V, Out]) Push(e pipeline.Element[pipeline.KV[K, V]]) e
 		}
 		d := 0
 		if c.ex.n > 1 {
-			d = int(hashOf(e.Value.Key) % uint64(c.ex.n))
+			d = int(hashOf(c.ex.seed, e.Value.Key) % uint64(c.ex.n))
 		}
 		c.ex.buf[c.w.Index][d] = append(c.ex.buf[c.w.Index][d], e)
 		return nil
@@ -166,6 +174,26 @@ type stateConsumer[K comparable, V, Out any] struct {
 	proc  timerHeap[K]
 	gc    timerHeap[K]
 	seq   uint64
+	// Changes since the last snapshot, for incremental checkpoints.
+	ckKeys     []skey[K]
+	ckGone     []skey[K]
+	ckAllGone  bool
+	ckOverflow bool
+}
+
+// mark records that the state of k changed since the last snapshot.
+func (c *stateConsumer[K, V, Out]) mark(k skey[K], ks *keyState) {
+	if ks.ck || !c.w.TrackChanges || c.ckOverflow {
+		return
+	}
+	if len(c.ckKeys) >= maxTracked {
+		c.ckOverflow = true
+		clear(c.ckKeys)
+		c.ckKeys = nil
+		return
+	}
+	ks.ck = true
+	c.ckKeys = append(c.ckKeys, k)
 }
 
 func (c *stateConsumer[K, V, Out]) expired(w pipeline.Window) bool {
@@ -230,6 +258,7 @@ func (c *stateConsumer[K, V, Out]) Process() error {
 		for _, e := range buf {
 			k := skey[K]{k: e.Value.Key, w: e.Window}
 			ks := c.state(k)
+			c.mark(k, ks)
 			c.meta = Meta{T: e.Time, W: e.Window, Pane: e.Pane}
 			c.w.Current = c.op.name
 			err := c.op.fn.Process(c.w.Ctx, c.context(k, ks), pipeline.Element[V]{Value: e.Value.Value, Time: e.Time, Window: e.Window, Pane: e.Pane}, c.emit)
@@ -256,6 +285,7 @@ func (c *stateConsumer[K, V, Out]) fire(te timerEntry[K], domain TimeDomain) err
 		return nil // cleared or moved since
 	}
 	delete(ks.timers, te.name)
+	c.mark(te.key, ks)
 	ts := te.at
 	if domain == ProcessingTime {
 		ts = max(c.wm, te.key.w.Start)
@@ -292,10 +322,16 @@ func (c *stateConsumer[K, V, Out]) Advance(wm pipeline.Time, now time.Time) erro
 	}
 	for c.gc.Len() > 0 && c.gc.items[0].at <= c.wm && c.wm != pipeline.MinTime {
 		te := heap.Pop(&c.gc).(timerEntry[K])
-		delete(c.keys, te.key)
+		if _, ok := c.keys[te.key]; ok {
+			delete(c.keys, te.key)
+			if c.w.TrackChanges {
+				c.ckGone = append(c.ckGone, te.key)
+			}
+		}
 	}
-	if c.wm == pipeline.MaxTime {
+	if c.wm == pipeline.MaxTime && len(c.keys) > 0 {
 		clear(c.keys) // the global window ends with the input
+		c.ckAllGone = true
 	}
 	return nil
 }

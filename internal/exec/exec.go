@@ -51,6 +51,8 @@ type Worker struct {
 	Overlapping map[string]int64
 	// OnPane, when set, is called by groupings for every pane they emit (for latency metrics).
 	OnPane func(transform string, w pipeline.Window, p pipeline.Pane)
+	// TrackChanges asks keyed consumers to track what changes between snapshots (the run takes checkpoints).
+	TrackChanges bool
 	// NewSpill, when set, opens an on-disk store where a consumer may move state that no longer fits in memory.
 	NewSpill func(name string) (SpillStore, error)
 }
@@ -140,15 +142,20 @@ type Consumer interface {
 }
 
 // Snapshotter is implemented by consumers whose state a checkpoint holds. Snapshot is called between
-// micro-batches, when nothing is in flight.
+// micro-batches, when nothing is in flight. It writes all of the state when full is true, else a delta: what
+// changed since the previous Snapshot call (entries written again whole, and what went) — or all of the state
+// when that is cheaper to track (it then reports wroteFull). Either way the change tracking starts again, so every
+// snapshot after the last full one must be kept for a restore. Changes are tracked only when
+// Worker.TrackChanges is set.
 type Snapshotter interface {
-	Snapshot(w io.Writer) error
+	Snapshot(w io.Writer, full bool) (wroteFull bool, err error)
 }
 
 // Restorer is implemented by exchanges whose consumers can be restored: it reads the snapshots written by every
 // worker of the checkpointed run (whatever their number) and gives each current consumer the keys it now owns.
+// chains[j] holds worker j's snapshots: a full one, then the deltas after it, in order.
 type Restorer interface {
-	Restore(snapshots []io.Reader) error
+	Restore(chains [][]io.Reader) error
 }
 
 // StateSize is optionally implemented by consumers to report how many keys/windows they hold.

@@ -6,14 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kappaflow/kappa/internal/exec"
@@ -34,14 +35,26 @@ type CheckpointStore interface {
 // savepoint that does not exist.
 var ErrNoCheckpoint = errors.New("kappa: no such checkpoint")
 
-// A checkpoint is a set of objects under one prefix — chk-<epoch>/ for periodic checkpoints, savepoint-<name>/
-// for savepoints — written in this order: the state of every keyed operator, one object per worker, then
-// meta.json, the manifest. A checkpoint exists once its manifest does; readers ignore prefixes without one.
+// A checkpoint is a set of objects: its manifest, chk-<epoch>/meta.json (savepoints: savepoint-<name>/meta.json),
+// and the state snapshots it lists. A checkpoint exists once its manifest does; readers ignore prefixes without
+// one, and objects no manifest lists are garbage.
+//
+// Keyed state is incremental: per keyed transform and worker, a chain of snapshots — a full one, then deltas
+// holding only what changed in each epoch (see internal/engine/snapshot.go) — stored under state/ and shared by
+// the checkpoints whose chains include them. A checkpoint therefore uploads what changed since the previous one.
+// A chain restarts with a full snapshot every Config.FullCheckpointEvery checkpoints, when its deltas have grown
+// past the size of its full snapshot (so a restore reads at most about twice the state), and after a restore
+// (keys are shuffled by a hash seeded per process: after a restart a worker owns other keys). Savepoints are
+// self-contained: full snapshots under their own prefix.
+//
+// State is mapped by the keyed transform's name (its uid) and its state types, not by the shape of the whole
+// graph, so a job can be upgraded and keep its state (see restore and docs/operations.md).
 const (
 	checkpointPrefix = "chk-"
 	savepointPrefix  = "savepoint-"
+	statePrefix      = "state/"
 	manifestName     = "meta.json"
-	formatVersion    = 1
+	formatVersion    = 2
 )
 
 type checkpointMeta struct {
@@ -81,11 +94,67 @@ type sinkMeta struct {
 }
 
 type stateMeta struct {
-	Transform string   `json:"transform"`
-	Objects   []string `json:"objects"`
+	// Transform is the keyed transform's full name, its uid.
+	Transform string `json:"transform"`
+	// Kind is the transform kind, e.g. "CombinePerKey".
+	Kind string `json:"kind"`
+	// Types names the types of the state (key, accumulator …): a restore into different types needs a migration.
+	Types map[string]string `json:"types,omitempty"`
+	// Chains lists, per worker, the snapshot objects to apply in order: a full snapshot, then deltas.
+	Chains [][]snapshotRef `json:"chains"`
 }
 
-// fingerprint describes the pipeline's shape: a checkpoint only restores into the same shape.
+type snapshotRef struct {
+	Object string `json:"object"`
+	Size   int64  `json:"size"`
+	Full   bool   `json:"full,omitempty"`
+}
+
+// chains tracks, during a run, the snapshot chains of every keyed transform (by index in run.keyed) and worker.
+type chains struct {
+	refs  [][][]snapshotRef // [keyed][worker] chain
+	since []int             // checkpoints since the last full snapshot, per keyed transform
+}
+
+func (ch *chains) reset(keyed, workers int) {
+	ch.refs = make([][][]snapshotRef, keyed)
+	for i := range ch.refs {
+		ch.refs[i] = make([][]snapshotRef, workers)
+	}
+	ch.since = make([]int, keyed)
+}
+
+// wantFull reports whether keyed transform i's next snapshot must be full.
+func (ch *chains) wantFull(i, every int) bool {
+	if ch.refs == nil || len(ch.refs[i]) == 0 || len(ch.refs[i][0]) == 0 || ch.since[i] >= every {
+		return true
+	}
+	var full, deltas int64
+	for _, chain := range ch.refs[i] {
+		for _, r := range chain {
+			if r.Full {
+				full += r.Size
+			} else {
+				deltas += r.Size
+			}
+		}
+	}
+	return deltas > full
+}
+
+// stateTyper is implemented by keyed operators that name the types of their state (for upgrade checks).
+type stateTyper interface {
+	StateTypes() map[string]string
+}
+
+func stateTypes(op any) map[string]string {
+	if t, ok := op.(stateTyper); ok {
+		return t.StateTypes()
+	}
+	return nil
+}
+
+// fingerprint describes the pipeline's shape, for people reading a manifest (restores map state by uid).
 func fingerprint(p *pipeline.Pipeline) []string {
 	var out []string
 	for _, t := range p.Transforms() {
@@ -105,25 +174,21 @@ func opName(op any) string {
 	return fmt.Sprintf("%T", op)
 }
 
-func compatible(old, cur []string) error {
-	for i := range max(len(old), len(cur)) {
-		var o, c string
-		if i < len(old) {
-			o = old[i]
-		}
-		if i < len(cur) {
-			c = cur[i]
-		}
-		if o != c {
-			return fmt.Errorf("transform %d differs: checkpoint has %q, pipeline has %q", i, o, c)
-		}
+// stateObject names a snapshot object of a chain.
+func stateObject(prefix, uid string, epoch uint64, worker int, full bool) string {
+	h := fnv.New64a()
+	h.Write([]byte(uid))
+	kind := "delta"
+	if full {
+		kind = "full"
 	}
-	return nil
+	return fmt.Sprintf("%s%016x/%020d-w%03d-%s", prefix, h.Sum64(), epoch, worker, kind)
 }
 
-// writeCheckpoint writes the state of the run after a micro-batch, with the sinks' prepared tokens, under prefix,
-// and returns the bytes written.
-func (ru *run) writeCheckpoint(ctx context.Context, prefix string, tokens [][][]byte) (int64, error) {
+// writeCheckpoint writes the state of the run after a micro-batch, with the sinks' prepared tokens: a checkpoint
+// (incremental chains under state/) or, when savepoint is set, a self-contained savepoint under its prefix. It
+// returns the bytes written.
+func (ru *run) writeCheckpoint(ctx context.Context, prefix string, tokens [][][]byte, savepoint bool) (int64, error) {
 	st := ru.cfg.Checkpoints
 	meta := checkpointMeta{Format: formatVersion, Epoch: ru.epoch, Created: time.Now().UTC(), Mode: ru.cfg.Mode.String(),
 		Workers: len(ru.workers), Pipeline: fingerprint(ru.p)}
@@ -142,40 +207,70 @@ func (ru *run) writeCheckpoint(ctx context.Context, prefix string, tokens [][][]
 		}
 		meta.Sinks = append(meta.Sinks, sm)
 	}
-	var size int64
-	// Snapshot keyed state, in parallel over workers.
+	if ru.chains.refs == nil {
+		ru.chains.reset(len(ru.keyed), len(ru.workers))
+	}
+	full := make([]bool, len(ru.keyed))
+	for i, k := range ru.keyed {
+		if _, ok := k.cons[0].(exec.Snapshotter); !ok {
+			return 0, fmt.Errorf("kappa: checkpoint: %s cannot be checkpointed (%T has no snapshot)", k.t.Name(), k.cons[0])
+		}
+		full[i] = savepoint || ru.chains.wantFull(i, ru.cfg.FullCheckpointEvery)
+	}
+	// Snapshot keyed state, in parallel over workers. A savepoint takes full snapshots, which restart the change
+	// tracking: the chains of the checkpoints restart too.
 	blobs := make([][][]byte, len(ru.workers))
+	wroteFull := make([][]bool, len(ru.workers))
 	if err := ru.parallel(func(w *exec.Worker) error {
 		blobs[w.Index] = make([][]byte, len(ru.keyed))
+		wroteFull[w.Index] = make([]bool, len(ru.keyed))
 		for i, k := range ru.keyed {
-			s, ok := k.cons[w.Index].(exec.Snapshotter)
-			if !ok {
-				continue
-			}
 			var b bytes.Buffer
-			if err := s.Snapshot(&b); err != nil {
+			f, err := k.cons[w.Index].(exec.Snapshotter).Snapshot(&b, full[i])
+			if err != nil {
 				return err
 			}
-			blobs[w.Index][i] = b.Bytes()
+			blobs[w.Index][i], wroteFull[w.Index][i] = b.Bytes(), f
 		}
 		return nil
 	}); err != nil {
 		return 0, fmt.Errorf("kappa: checkpoint %d: %w", ru.epoch, err)
 	}
+	var size int64
+	objPrefix := statePrefix
+	if savepoint {
+		objPrefix = prefix + statePrefix
+	}
 	for i, k := range ru.keyed {
-		if _, ok := k.cons[0].(exec.Snapshotter); !ok {
-			return 0, fmt.Errorf("kappa: checkpoint: %s cannot be checkpointed (%T has no snapshot)", k.t.Name(), k.cons[0])
-		}
-		sm := stateMeta{Transform: k.t.Name()}
+		sm := stateMeta{Transform: k.t.Name(), Kind: opName(k.t.Op()), Types: stateTypes(k.t.Op()),
+			Chains: make([][]snapshotRef, len(ru.workers))}
 		for w := range ru.workers {
-			name := fmt.Sprintf("%sstate-%03d-%03d", prefix, k.t.ID(), w)
+			f := wroteFull[w][i]
+			name := stateObject(objPrefix, k.t.Name(), ru.epoch, w, f)
 			if err := st.Put(ctx, name, blobs[w][i]); err != nil {
 				return 0, fmt.Errorf("kappa: checkpoint %d: put %s: %w", ru.epoch, name, err)
 			}
-			sm.Objects = append(sm.Objects, name)
-			size += int64(len(blobs[w][i]))
+			ref := snapshotRef{Object: name, Size: int64(len(blobs[w][i])), Full: f}
+			size += ref.Size
+			if savepoint {
+				sm.Chains[w] = []snapshotRef{ref}
+				continue
+			}
+			if f {
+				ru.chains.refs[i][w] = nil // this worker's chain restarts (a consumer may write full on its own)
+			}
+			ru.chains.refs[i][w] = append(ru.chains.refs[i][w], ref)
+			sm.Chains[w] = slices.Clone(ru.chains.refs[i][w])
 		}
+		if full[i] {
+			ru.chains.since[i] = 0
+		}
+		ru.chains.since[i]++
 		meta.State = append(meta.State, sm)
+	}
+	if savepoint {
+		// The savepoint's full snapshots restarted the change tracking: the checkpoints' chains start again too.
+		ru.chains.refs = nil
 	}
 	ru.hook("state-written")
 	b, err := json.MarshalIndent(meta, "", " ")
@@ -190,7 +285,8 @@ func (ru *run) writeCheckpoint(ctx context.Context, prefix string, tokens [][][]
 
 func checkpointName(epoch uint64) string { return fmt.Sprintf("%s%020d/", checkpointPrefix, epoch) }
 
-// latestCheckpoint returns the prefix of the newest complete checkpoint, "" when none.
+// latestCheckpoint returns the prefix of the newest complete checkpoint, "" when none, and the names of every
+// checkpoint object.
 func latestCheckpoint(ctx context.Context, st CheckpointStore) (string, []string, error) {
 	names, err := st.List(ctx, checkpointPrefix)
 	if err != nil {
@@ -209,8 +305,30 @@ func latestCheckpoint(ctx context.Context, st CheckpointStore) (string, []string
 	return complete[len(complete)-1], names, nil
 }
 
+// readManifest reads and decodes the manifest of the checkpoint or savepoint under prefix.
+func readManifest(ctx context.Context, st CheckpointStore, prefix string) (*checkpointMeta, error) {
+	b, err := st.Get(ctx, prefix+manifestName)
+	if err != nil {
+		return nil, fmt.Errorf("kappa: read checkpoint %s: %w", prefix+manifestName, err)
+	}
+	var meta checkpointMeta
+	if err := json.Unmarshal(b, &meta); err != nil {
+		return nil, fmt.Errorf("kappa: checkpoint %s: corrupt manifest: %w", prefix+manifestName, err)
+	}
+	if meta.Format != formatVersion {
+		return nil, fmt.Errorf("kappa: checkpoint %s has format %d, this kappa reads %d", prefix+manifestName, meta.Format, formatVersion)
+	}
+	return &meta, nil
+}
+
 // restore loads the newest checkpoint (or the configured savepoint) into the planned run: source positions and
 // watermarks, keyed state, and the sinks' tokens of that epoch, which are committed again (idempotently).
+//
+// State and positions are matched by transform name (uid). Before anything is read, the restore checks that the
+// pipeline can take the checkpoint: a keyed transform, source or sink of the checkpoint that the pipeline no longer
+// has is refused unless Config.AllowNonRestoredState (its state is then dropped); a keyed transform whose state
+// types changed is refused unless a migration (Config.Migrations) converts it. Transforms new to the pipeline
+// start empty; element-wise transforms may change freely; the worker count may change.
 func (ru *run) restore(ctx context.Context) error {
 	st := ru.cfg.Checkpoints
 	if st == nil {
@@ -230,28 +348,22 @@ func (ru *run) restore(ctx context.Context) error {
 		ru.cfg.Logger.Info("kappa: no checkpoint to restore; starting from the beginning")
 		return nil
 	}
-	b, err := st.Get(ctx, prefix+manifestName)
+	meta, err := readManifest(ctx, st, prefix)
 	if err != nil {
-		if ru.cfg.StartFrom != "" {
+		if ru.cfg.StartFrom != "" && errors.Is(err, ErrNoCheckpoint) {
 			return fmt.Errorf("%w: savepoint %q: %w", ErrNoCheckpoint, ru.cfg.StartFrom, err)
 		}
-		return fmt.Errorf("kappa: read checkpoint %s: %w", prefix, err)
+		return err
 	}
-	var meta checkpointMeta
-	if err := json.Unmarshal(b, &meta); err != nil {
-		return fmt.Errorf("kappa: checkpoint %s: corrupt manifest: %w", prefix, err)
-	}
-	if meta.Format != formatVersion {
-		return fmt.Errorf("kappa: checkpoint %s has format %d, this kappa reads %d", prefix, meta.Format, formatVersion)
-	}
-	if err := compatible(meta.Pipeline, fingerprint(ru.p)); err != nil {
-		return fmt.Errorf("kappa: checkpoint %s was written by a different pipeline: %w (start from an empty checkpoint location or restore the pipeline)", prefix, err)
+	plan, err := ru.planRestore(prefix, meta)
+	if err != nil {
+		return err
 	}
 	now := ru.cfg.Now()
 	for _, sm := range meta.Sources {
 		s := ru.sourceNamed(sm.Transform)
 		if s == nil {
-			return fmt.Errorf("kappa: checkpoint %s: no source %s in the pipeline", prefix, sm.Transform)
+			continue // dropped, as planRestore allowed
 		}
 		s.wm = sm.Watermark
 		for _, m := range sm.Splits {
@@ -267,31 +379,28 @@ func (ru *run) restore(ctx context.Context) error {
 			s.bytes += sp.bytes
 		}
 	}
-	for _, sm := range meta.State {
-		k := ru.keyedNamed(sm.Transform)
-		if k == nil {
-			return fmt.Errorf("kappa: checkpoint %s: no keyed transform %s in the pipeline", prefix, sm.Transform)
+	// The chains restart with a full snapshot at the next checkpoint: keys are shuffled by a hash seeded per
+	// process, so a worker of this run does not own the keys of the same worker of the checkpointed run, and a chain
+	// continued across the restart would mix two owners' histories of a key.
+	ru.chains.reset(len(ru.keyed), len(ru.workers))
+	for _, r := range plan {
+		chains, err := fetchChains(ctx, st, r.meta.Chains)
+		if err != nil {
+			return fmt.Errorf("kappa: checkpoint %s: %s: %w (restore from an older retained checkpoint by removing %s, or from a savepoint)", prefix, r.meta.Transform, err, prefix+manifestName)
 		}
-		r, ok := k.ex.(exec.Restorer)
-		if !ok {
-			return fmt.Errorf("kappa: checkpoint %s: %s cannot be restored", prefix, sm.Transform)
+		if r.migration != nil {
+			err = r.migration.restore(r.node.ex, chains)
+		} else {
+			err = r.node.ex.(exec.Restorer).Restore(chains)
 		}
-		var readers []io.Reader
-		for _, name := range sm.Objects {
-			blob, err := st.Get(ctx, name)
-			if err != nil {
-				return fmt.Errorf("kappa: checkpoint %s: read %s: %w", prefix, name, err)
-			}
-			readers = append(readers, bytes.NewReader(blob))
-		}
-		if err := r.Restore(readers); err != nil {
+		if err != nil {
 			return fmt.Errorf("kappa: checkpoint %s: %w", prefix, err)
 		}
 	}
 	for _, sm := range meta.Sinks {
 		s := ru.sinkNamed(sm.Transform)
 		if s == nil {
-			return fmt.Errorf("kappa: checkpoint %s: no sink %s in the pipeline", prefix, sm.Transform)
+			continue // dropped, as planRestore allowed
 		}
 		for i, tok := range sm.Tokens {
 			if err := s.runners[i%len(s.runners)].Commit(ctx, tok); err != nil {
@@ -306,8 +415,126 @@ func (ru *run) restore(ctx context.Context) error {
 	}
 	ru.epoch = meta.Epoch + 1
 	ru.restoredFrom = prefix
-	ru.cfg.Logger.Info("kappa: restored checkpoint", "checkpoint", prefix, "epoch", meta.Epoch)
+	ru.cfg.Logger.Info("kappa: restored checkpoint", "checkpoint", prefix, "epoch", meta.Epoch, "workers", meta.Workers)
 	return nil
+}
+
+type restoreStep struct {
+	meta      stateMeta
+	node      *keyedNode
+	index     int
+	migration *Migration
+}
+
+// planRestore matches the checkpoint's state, sources and sinks with the pipeline and returns what to restore, or
+// every reason the pipeline cannot take the checkpoint.
+func (ru *run) planRestore(prefix string, meta *checkpointMeta) ([]restoreStep, error) {
+	var errs []error
+	var dropped []string
+	for _, sm := range meta.Sources {
+		if ru.sourceNamed(sm.Transform) == nil {
+			dropped = append(dropped, "source "+sm.Transform)
+		}
+	}
+	for _, sm := range meta.Sinks {
+		if ru.sinkNamed(sm.Transform) == nil {
+			dropped = append(dropped, "sink "+sm.Transform+" (its last epoch's output is committed again only if it stays)")
+		}
+	}
+	var plan []restoreStep
+	for _, sm := range meta.State {
+		i := ru.keyedIndex(sm.Transform)
+		if i < 0 {
+			dropped = append(dropped, "the state of "+sm.Transform+" ("+sm.Kind+")")
+			continue
+		}
+		k := ru.keyed[i]
+		if _, ok := k.ex.(exec.Restorer); !ok {
+			errs = append(errs, fmt.Errorf("%s cannot be restored (%T)", sm.Transform, k.ex))
+			continue
+		}
+		step := restoreStep{meta: sm, node: k, index: i}
+		cur := stateTypes(k.t.Op())
+		if kind := opName(k.t.Op()); kind != sm.Kind {
+			errs = append(errs, fmt.Errorf("%s was a %s with state %s and is now a %s with state %s: give the new transform another name (it then starts empty) or keep the old one", sm.Transform, sm.Kind, typesString(sm.Types), kind, typesString(cur)))
+			continue
+		}
+		if !maps.Equal(sm.Types, cur) {
+			m := ru.migrationFor(sm.Transform)
+			switch {
+			case m == nil:
+				errs = append(errs, fmt.Errorf("%s: state types changed from %s to %s: register a migration (local.MigrateAccumulator) or give the transform another name", sm.Transform, typesString(sm.Types), typesString(cur)))
+				continue
+			case m.from != sm.Types["accumulator"] || m.to != cur["accumulator"] || sm.Types["key"] != cur["key"]:
+				errs = append(errs, fmt.Errorf("%s: the migration converts %s to %s, but the state changes from %s to %s", sm.Transform, m.from, m.to, typesString(sm.Types), typesString(cur)))
+				continue
+			}
+			step.migration = m
+		}
+		plan = append(plan, step)
+	}
+	if len(dropped) > 0 {
+		if !ru.cfg.AllowNonRestoredState {
+			errs = append(errs, fmt.Errorf("the pipeline no longer has %s: set AllowNonRestoredState to drop it", strings.Join(dropped, ", ")))
+		} else {
+			for _, d := range dropped {
+				ru.cfg.Logger.Warn("kappa: restore drops what the pipeline no longer has (AllowNonRestoredState)", "checkpoint", prefix, "dropped", d)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("kappa: cannot restore checkpoint %s into this pipeline (nothing was read): %w", prefix, errors.Join(errs...))
+	}
+	return plan, nil
+}
+
+func typesString(t map[string]string) string {
+	if len(t) == 0 {
+		return "{}"
+	}
+	keys := slices.Sorted(maps.Keys(t))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + t[k]
+	}
+	return "{" + strings.Join(parts, " ") + "}"
+}
+
+// fetchChains downloads snapshot chains, several objects at a time.
+func fetchChains(ctx context.Context, st CheckpointStore, refs [][]snapshotRef) ([][]io.Reader, error) {
+	out := make([][]io.Reader, len(refs))
+	type job struct{ w, i int }
+	var jobs []job
+	for w, chain := range refs {
+		out[w] = make([]io.Reader, len(chain))
+		for i := range chain {
+			jobs = append(jobs, job{w, i})
+		}
+	}
+	errs := make([]error, len(jobs))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for n, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			name := refs[j.w][j.i].Object
+			b, err := st.Get(ctx, name)
+			if err != nil {
+				errs[n] = fmt.Errorf("read %s: %w", name, err)
+				return
+			}
+			if int64(len(b)) != refs[j.w][j.i].Size {
+				errs[n] = fmt.Errorf("%s has %d bytes, the manifest says %d: corrupt or partial object", name, len(b), refs[j.w][j.i].Size)
+				return
+			}
+			out[j.w][j.i] = bytes.NewReader(b)
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
 
 func (ru *run) sourceNamed(name string) *source {
@@ -319,13 +546,13 @@ func (ru *run) sourceNamed(name string) *source {
 	return nil
 }
 
-func (ru *run) keyedNamed(name string) *keyedNode {
-	for _, k := range ru.keyed {
+func (ru *run) keyedIndex(name string) int {
+	for i, k := range ru.keyed {
 		if k.t.Name() == name {
-			return k
+			return i
 		}
 	}
-	return nil
+	return -1
 }
 
 func (ru *run) sinkNamed(name string) *sinkNode {
@@ -337,8 +564,9 @@ func (ru *run) sinkNamed(name string) *sinkNode {
 	return nil
 }
 
-// collectCheckpoints deletes all but the newest Keep complete checkpoints, and incomplete ones older than the
-// newest complete one. Savepoints are never deleted.
+// collectCheckpoints deletes all but the newest Keep complete checkpoints, incomplete ones older than the newest
+// complete one, and the state objects no remaining checkpoint lists. Savepoints are never deleted (and hold their
+// own state objects).
 func (ru *run) collectCheckpoints(ctx context.Context) error {
 	st := ru.cfg.Checkpoints
 	latest, names, err := latestCheckpoint(ctx, st)
@@ -378,6 +606,32 @@ func (ru *run) collectCheckpoints(ctx context.Context) error {
 		for _, o := range objs {
 			if err := st.Delete(ctx, o); err != nil {
 				return fmt.Errorf("kappa: delete old checkpoint object %s: %w", o, err)
+			}
+		}
+	}
+	// State objects listed by no kept checkpoint. Objects of this run's chains are listed by the newest one.
+	used := map[string]bool{}
+	for p := range keep {
+		meta, err := readManifest(ctx, st, p)
+		if err != nil {
+			return err
+		}
+		for _, sm := range meta.State {
+			for _, chain := range sm.Chains {
+				for _, r := range chain {
+					used[r.Object] = true
+				}
+			}
+		}
+	}
+	objs, err := st.List(ctx, statePrefix)
+	if err != nil {
+		return fmt.Errorf("kappa: list state objects: %w", err)
+	}
+	for _, o := range objs {
+		if !used[o] {
+			if err := st.Delete(ctx, o); err != nil {
+				return fmt.Errorf("kappa: delete unused state object %s: %w", o, err)
 			}
 		}
 	}
@@ -476,6 +730,3 @@ func (d dirStore) Delete(_ context.Context, name string) error {
 	_ = os.Remove(filepath.Dir(d.path(name)))
 	return err
 }
-
-var _ = path.Join
-var _ = strconv.Itoa

@@ -77,6 +77,17 @@ type Config struct {
 	KeepCheckpoints int
 	// StartFrom names a savepoint (see Runner.Savepoint) to restore instead of the newest checkpoint.
 	StartFrom string
+	// AllowNonRestoredState lets a run restore a checkpoint or savepoint that holds state, positions or commit
+	// tokens of transforms the pipeline no longer has (Flink's --allowNonRestoredState): they are dropped, with a
+	// warning. By default such a restore is refused before anything is read. State is matched by transform name:
+	// renaming a stateful transform drops its state.
+	AllowNonRestoredState bool
+	// Migrations convert the checkpointed state of keyed transforms whose state types changed (see
+	// MigrateAccumulator). Without one, such a restore is refused, naming the transform and both types.
+	Migrations []Migration
+	// FullCheckpointEvery bounds the chains of incremental checkpoints: a keyed transform's state is written whole
+	// at least every FullCheckpointEvery checkpoints (default 20), and otherwise as the changes of each epoch.
+	FullCheckpointEvery int
 	// StateMemory, when positive, is the heap budget in bytes for keyed state: past it, groupings over
 	// non-merging windows with the default trigger move their state to an embedded LSM store (Pebble) on local
 	// disk and read it back when their windows fire. The runner also sets the Go memory limit to 1.5× the budget
@@ -118,6 +129,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.FullCheckpointEvery <= 0 {
+		c.FullCheckpointEvery = 20
 	}
 	if c.KeepCheckpoints <= 0 {
 		c.KeepCheckpoints = 3

@@ -223,6 +223,7 @@ type run struct {
 	lastEpoch    time.Time
 	lastData     time.Time
 	restoredFrom string
+	chains       chains // incremental checkpoint chains (checkpoint.go)
 	savepoints   chan savepointReq
 	spill        *spillStores
 	spilled      int64
@@ -358,7 +359,8 @@ func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 		ru.lags[i].rng = uint64(i + 1)
 	}
 	for wi := range cfg.Workers {
-		w := &exec.Worker{Index: wi, Count: cfg.Workers, Ctx: ctx, Now: cfg.Now, Logger: cfg.Logger}
+		w := &exec.Worker{Index: wi, Count: cfg.Workers, Ctx: ctx, Now: cfg.Now, Logger: cfg.Logger,
+			TrackChanges: cfg.Checkpoints != nil}
 		if cfg.StateMemory > 0 {
 			w.NewSpill = ru.spill.open
 		}
@@ -712,7 +714,7 @@ func (ru *run) commitEpoch(ctx context.Context, final bool) error {
 	ru.hook("prepared")
 	if ru.cfg.Checkpoints != nil {
 		t0 := time.Now()
-		size, err := ru.writeCheckpoint(ctx, checkpointName(ru.epoch), tokens)
+		size, err := ru.writeCheckpoint(ctx, checkpointName(ru.epoch), tokens, false)
 		if err != nil {
 			return err
 		}
@@ -788,7 +790,7 @@ func (ru *run) savepoint(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := ru.writeCheckpoint(ctx, savepointPrefix+name+"/", tokens); err != nil {
+	if _, err := ru.writeCheckpoint(ctx, savepointPrefix+name+"/", tokens, true); err != nil {
 		return err
 	}
 	ru.cfg.Logger.Info("kappa: savepoint written", "name", name, "epoch", ru.epoch)
