@@ -55,7 +55,7 @@ func (r *liveReader) ReadBatch(ctx context.Context, b *pipeline.Batch[Event], li
 		for r.next < due && b.Len() < lim.MaxRecords {
 			h := Splitmix64(uint64(r.next))
 			release := r.s.Start.Add(time.Duration(float64(r.next) / r.s.Rate * float64(time.Second)))
-			e := Event{Key: KeyOf(h % 1000), Value: int64((h >> 16) % 1000), Time: release.UnixMilli() - int64((h>>32)%2000)}
+			e := Event{Key: keys[h%1000], Value: int64((h >> 16) % 1000), Time: release.UnixMilli() - int64((h>>32)%2000)}
 			b.Add(e, pipeline.Time(e.Time))
 			b.Bytes += EventBytes
 			r.next += r.step

@@ -61,3 +61,10 @@ func TestChecksumIsOrderIndependent(t *testing.T) {
 	require.Equal(t, Checksum(rows), Checksum(rev))
 	require.Equal(t, "0000000000000001", FormatChecksum(1))
 }
+
+func TestGenInternsItsKeys(t *testing.T) {
+	allocs := testing.AllocsPerRun(1000, func() { _ = Gen(12345) })
+	require.Zero(t, allocs, "Gen should reuse its 1000 interned key strings")
+	require.Equal(t, "user-0042", Key(42))
+	require.Equal(t, KeyOf(7), Key(1007))
+}
