@@ -47,6 +47,8 @@ type readConfig struct {
 	idle       time.Duration
 	estimator  func() WatermarkEstimator
 	name       string
+	maxSkew    time.Duration // records further ahead of processing time are dead letters; < 0: no limit
+	warnSkew   time.Duration // without maxSkew, records further ahead are counted and logged; < 0: never
 }
 
 type readOptionFunc func(*readConfig)
@@ -70,6 +72,37 @@ func WithWatermark(newEstimator func() WatermarkEstimator) ReadOption {
 	return readOptionFunc(func(c *readConfig) { c.estimator = newEstimator })
 }
 
+// DefaultFutureSkewWarning is how far ahead of processing time a record's event time may be before the runner
+// counts and logs it, when the read has no MaxFutureSkew (see FutureSkewWarning). One hour, like the default of
+// Kafka brokers' log.message.timestamp.after.max.ms.
+const DefaultFutureSkewWarning = time.Hour
+
+// ErrFutureEventTime is the cause of the *RecordError a record gets when its event time is further ahead of
+// processing time than MaxFutureSkew allows.
+var ErrFutureEventTime = errors.New("event time too far ahead of processing time")
+
+// MaxFutureSkew guards against producers with wrong clocks: a record whose event time is more than d ahead of
+// processing time (the runner's clock when its batch is read) is not read into the collection and never moves
+// the watermark. It becomes a *RecordError (Source, Location "split ID", Value the record, Err wrapping
+// ErrFutureEventTime with the times) on the dead-letter output of ReadWithDeadLetters; with plain Read it stops
+// the run, like an undecodable record. The check applies in batch and stream mode alike; replaying an archive
+// that legitimately holds future event times needs no MaxFutureSkew.
+//
+// Without it no record is refused — Beam and Flink have no such guard either — but records more than
+// DefaultFutureSkewWarning ahead are counted per source (the local runner's Stats.Future and
+// kappa_future_records_total) and the first one is logged: in stream mode such a record moves its split's
+// watermark far ahead, and the on-time data after it becomes late.
+func MaxFutureSkew(d time.Duration) ReadOption {
+	return readOptionFunc(func(c *readConfig) { c.maxSkew = max(d, 0) })
+}
+
+// FutureSkewWarning changes how far ahead of processing time a record may be before it is counted and logged
+// when the read has no MaxFutureSkew (default DefaultFutureSkewWarning); d < 0 turns the warning off, for
+// sources whose event times run ahead of the clock on purpose (a generator replaying the future).
+func FutureSkewWarning(d time.Duration) ReadOption {
+	return readOptionFunc(func(c *readConfig) { c.warnSkew = d })
+}
+
 // ReadName names the read transform (default "Read").
 func ReadName(name string) ReadOption { return readOptionFunc(func(c *readConfig) { c.name = name }) }
 
@@ -87,7 +120,7 @@ func ReadWithDeadLetters[T any](s Scope, src Source[T], opts ...ReadOption) (PCo
 }
 
 func read[T any](s Scope, src Source[T], dlq bool, opts []ReadOption) (PCollection[T], PCollection[*RecordError]) {
-	cfg := readConfig{name: "Read"}
+	cfg := readConfig{name: "Read", maxSkew: -1, warnSkew: DefaultFutureSkewWarning}
 	for _, o := range opts {
 		o.applyRead(&cfg)
 	}
@@ -152,7 +185,10 @@ func (r *readOp[T]) Open(ctx context.Context, split Split, pos []byte) (any, err
 	if err != nil {
 		return nil, fmt.Errorf("%s: open split %s: %w", r.src.Name(), split.ID, err)
 	}
-	sr := &splitRunner[T]{src: r.src.Name(), split: split.ID, r: rd}
+	sr := &splitRunner[T]{src: r.src.Name(), split: split.ID, r: rd, skew: r.cfg.maxSkew, refuse: true}
+	if sr.skew < 0 {
+		sr.skew, sr.refuse = r.cfg.warnSkew, false
+	}
 	sr.b.Watermark = MinTime
 	return sr, nil
 }
@@ -161,11 +197,53 @@ type splitRunner[T any] struct {
 	src, split string
 	r          SplitReader[T]
 	b          Batch[T]
+	now        time.Time     // processing time of the next Read (SetProcessingTime); zero: time.Now()
+	skew       time.Duration // records further ahead of now are refused (refuse) or counted; < 0: no check
+	refuse     bool
+	// counts since the last TakeCounts
+	deadLettered, future int64
+	firstFuture          string
+}
+
+// SetProcessingTime sets the processing time the next Read compares event times with (the runner's clock at
+// the micro-batch); without it, Read uses time.Now().
+func (s *splitRunner[T]) SetProcessingTime(now time.Time) { s.now = now }
+
+// TakeCounts returns what the reads since the last call sent to the dead-letter output, how many records were
+// ahead of processing time by more than the MaxFutureSkew bound or the warning threshold, and a description of
+// the first such record ("" when none), then resets them.
+func (s *splitRunner[T]) TakeCounts() (deadLettered, future int64, firstFuture string) {
+	deadLettered, future, firstFuture = s.deadLettered, s.future, s.firstFuture
+	s.deadLettered, s.future, s.firstFuture = 0, 0, ""
+	return deadLettered, future, firstFuture
+}
+
+// ahead handles record i, whose event time t is more than the skew ahead of now: counted, and with MaxFutureSkew
+// refused — to the dead-letter output, or as the error stopping the read. skip says it was refused.
+func (s *splitRunner[T]) ahead(v T, t Time, now time.Time, dlq any) (skip bool, err error) {
+	s.future++
+	if s.firstFuture == "" {
+		s.firstFuture = fmt.Sprintf("split %s: event time %s is %s ahead of processing time %s", s.split, t,
+			t.Std().Sub(now).Round(time.Second), now.UTC().Format(time.RFC3339))
+	}
+	if !s.refuse {
+		return false, nil
+	}
+	re := &RecordError{Source: s.src, Location: "split " + s.split, Value: v,
+		Err: fmt.Errorf("%w: %s is %s ahead of %s (MaxFutureSkew %s)", ErrFutureEventTime, t,
+			t.Std().Sub(now).Round(time.Millisecond), now.UTC().Format("2006-01-02T15:04:05.000Z"), s.skew)}
+	d, _ := dlq.(pusher[*RecordError])
+	if d == nil {
+		return true, re
+	}
+	s.deadLettered++
+	return true, d.Push(Element[*RecordError]{Value: re, Time: MinTime, Window: GlobalWindow, Pane: NoFiringPane})
 }
 
 // Read reads one batch and pushes its records to out (a pusher of T) and its failures to dlq (a pusher of
 // *RecordError, or nil: the first failure is returned as the error). It reports the number of records and bytes,
-// the largest event time, and the source's watermark hint.
+// the largest event time (of the records pushed to out), and the source's watermark hint. Records too far ahead
+// of processing time (MaxFutureSkew) are failures too.
 func (s *splitRunner[T]) Read(ctx context.Context, lim Limits, out, dlq any) (n int, bytes int64, maxTime, hint Time, err error) {
 	s.b.Reset()
 	rerr := s.r.ReadBatch(ctx, &s.b, lim)
@@ -181,8 +259,25 @@ func (s *splitRunner[T]) Read(ctx context.Context, lim Limits, out, dlq any) (n 
 	if len(times) != len(vals) {
 		return 0, 0, MinTime, MinTime, fmt.Errorf("%s: split %s: batch has %d values but %d times", s.src, s.split, len(vals), len(times))
 	}
+	limit := MaxTime // event times beyond it are too far ahead of processing time
+	now := s.now
+	if s.skew >= 0 {
+		if now.IsZero() {
+			now = time.Now()
+		}
+		limit = TimeOf(now).Add(s.skew)
+	}
 	for i := range vals {
 		t := times[i]
+		if t > limit {
+			skip, err := s.ahead(vals[i], t, now, dlq)
+			if err != nil {
+				return i, s.b.Bytes, maxTime, s.b.Watermark, err
+			}
+			if skip {
+				continue
+			}
+		}
 		if t > maxTime {
 			maxTime = t
 		}
@@ -199,6 +294,7 @@ func (s *splitRunner[T]) Read(ctx context.Context, lim Limits, out, dlq any) (n 
 			if d == nil {
 				return len(vals), s.b.Bytes, maxTime, s.b.Watermark, f
 			}
+			s.deadLettered++
 			if err := d.Push(Element[*RecordError]{Value: f, Time: MinTime, Window: GlobalWindow, Pane: NoFiringPane}); err != nil {
 				return len(vals), s.b.Bytes, maxTime, s.b.Watermark, err
 			}

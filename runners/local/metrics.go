@@ -21,6 +21,9 @@ type metrics struct {
 	state     *prometheus.GaugeVec
 	epochs    prometheus.Counter
 	emitLag   *prometheus.HistogramVec
+	dead      *prometheus.GaugeVec
+	future    *prometheus.GaugeVec
+	panes     *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,8 +48,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		emitLag: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kappa_pane_emit_lag_seconds",
 			Help:    "Processing time of a pane's emission minus the end of its window (event time), by pane timing: how far behind real time results are.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 20)}, []string{"timing"}),
+		dead: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kappa_dead_letter_records",
+			Help: "Records each source sent to its dead-letter output (undecodable, or refused by MaxFutureSkew)."}, []string{"source"}),
+		future: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kappa_future_records",
+			Help: "Records of each source stamped further ahead of processing time than MaxFutureSkew or FutureSkewWarning."}, []string{"source"}),
+		panes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kappa_panes",
+			Help: "Panes emitted by the groupings, by timing (early, on-time, late)."}, []string{"timing"}),
 	}
-	for _, c := range []prometheus.Collector{m.records, m.bytes, m.late, m.overlap, m.watermark, m.lag, m.batch, m.state, m.epochs, m.emitLag} {
+	for _, c := range []prometheus.Collector{m.records, m.bytes, m.late, m.overlap, m.watermark, m.lag, m.batch, m.state, m.epochs, m.emitLag, m.dead, m.future, m.panes} {
 		if err := reg.Register(c); err != nil {
 			// A second runner on the same registry: reuse nothing, keep going without failing the run.
 			continue
@@ -60,9 +69,18 @@ func (ru *run) account(now time.Time, took time.Duration) {
 	m := ru.r.metrics
 	m.batch.Observe(took.Seconds())
 	var recs, bytes int64
+	dead, future := map[string]int64{}, map[string]int64{}
 	for _, s := range ru.sources {
 		recs += s.records
 		bytes += s.bytes
+		if s.dead > 0 || s.op.HasDeadLetters() {
+			dead[s.name] += s.dead
+			m.dead.WithLabelValues(s.name).Set(float64(dead[s.name]))
+		}
+		if s.future > 0 {
+			future[s.name] += s.future
+			m.future.WithLabelValues(s.name).Set(float64(future[s.name]))
+		}
 		m.records.WithLabelValues(s.name).Add(float64(s.readThisStep))
 		m.bytes.WithLabelValues(s.name).Add(float64(s.bytesThisStep))
 		if s.wm != pipeline.MinTime && s.wm != pipeline.MaxTime {
@@ -85,6 +103,15 @@ func (ru *run) account(now time.Time, took time.Duration) {
 	for k, v := range overlap {
 		m.overlap.WithLabelValues(k).Set(float64(v))
 	}
+	var panes PaneCounts
+	for _, p := range ru.panes {
+		panes.Early += p.Early
+		panes.OnTime += p.OnTime
+		panes.Late += p.Late
+	}
+	m.panes.WithLabelValues("early").Set(float64(panes.Early))
+	m.panes.WithLabelValues("on-time").Set(float64(panes.OnTime))
+	m.panes.WithLabelValues("late").Set(float64(panes.Late))
 	var state int64
 	if ru.r.stats.Supersteps%16 == 0 || ru.ended {
 		for _, k := range ru.keyed {
@@ -104,16 +131,19 @@ func (ru *run) account(now time.Time, took time.Duration) {
 	ru.r.stats.MaxStateEntries = max(ru.r.stats.MaxStateEntries, state)
 	ru.r.stats.Late = late
 	ru.r.stats.Overlapping = overlap
+	ru.r.stats.DeadLettered = dead
+	ru.r.stats.Future = future
+	ru.r.stats.Panes = panes
 	ru.r.stats.Watermark = ru.wm
 	ru.r.mu.Unlock()
 	if ru.cfg.Progress != nil {
 		if t := time.Now(); t.Sub(ru.lastProgress) >= ru.cfg.ProgressInterval || ru.ended {
-			ru.printProgress(t, recs, bytes)
+			ru.printProgress(t, recs, bytes, sum(late), sum(dead), sum(future))
 		}
 	}
 }
 
-func (ru *run) printProgress(t time.Time, recs, bytes int64) {
+func (ru *run) printProgress(t time.Time, recs, bytes, late, dead, future int64) {
 	el := t.Sub(ru.lastProgress).Seconds()
 	rate := float64(recs-ru.lastRecords) / max(el, 1e-9)
 	ru.lastProgress, ru.lastRecords = t, recs
@@ -135,6 +165,10 @@ func (ru *run) printProgress(t time.Time, recs, bytes int64) {
 			eta = (time.Duration(done*float64(total-read)/float64(read)) * time.Second / time.Second).Round(time.Second).String()
 		}
 		line += fmt.Sprintf(", %.1f%%, ETA %s", pct, eta)
+	}
+	line += fmt.Sprintf(", late dropped %d, dead-lettered %d", late, dead)
+	if future > 0 {
+		line += fmt.Sprintf(", future %d", future)
 	}
 	fmt.Fprintln(ru.cfg.Progress, line)
 }

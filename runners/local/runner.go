@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -59,6 +60,16 @@ type Stats struct {
 	// pipeline.OutOfOrderness), so sessions that belong together were emitted separately. Non-zero means raise
 	// the bound or the lateness.
 	Overlapping map[string]int64
+	// DeadLettered counts, per source, records sent to its dead-letter output (pipeline.ReadWithDeadLetters):
+	// undecodable records and records refused by pipeline.MaxFutureSkew.
+	DeadLettered map[string]int64
+	// Future counts, per source, records whose event time was further ahead of processing time than
+	// pipeline.MaxFutureSkew (refused: dead-lettered, or the run failed) or, without it,
+	// pipeline.FutureSkewWarning (read as usual; in stream mode they move the watermark ahead).
+	Future map[string]int64
+	// Panes counts the panes the groupings emitted, by timing: fired early (before the watermark reached the
+	// window's end), on time, and late (after the on-time pane, for late data within the allowed lateness).
+	Panes PaneCounts
 	// Watermark is the last input watermark of the run (the minimum over sources).
 	Watermark pipeline.Time
 	// Duration is the wall time of the run.
@@ -66,6 +77,37 @@ type Stats struct {
 	// OnTimeLag holds a uniform sample (up to 10000 per worker) of on-time panes' emit lag: processing time at
 	// emission minus the window's end in event time. Meaningful when event time follows the clock (live data).
 	OnTimeLag []time.Duration
+}
+
+// PaneCounts counts panes by timing (pipeline.Pane.Timing).
+type PaneCounts struct {
+	Early, OnTime, Late int64
+}
+
+// LateDropped is the total of Late: elements dropped behind the allowed lateness, over all transforms.
+func (s Stats) LateDropped() int64 { return sum(s.Late) }
+
+// TotalDeadLettered is the total of DeadLettered over all sources.
+func (s Stats) TotalDeadLettered() int64 { return sum(s.DeadLettered) }
+
+// TotalFuture is the total of Future over all sources.
+func (s Stats) TotalFuture() int64 { return sum(s.Future) }
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// String summarises the run on one line: what was read, the panes fired, and what was not processed as usual
+// (late data dropped, dead letters, records too far ahead of processing time, overlapping session panes).
+func (s Stats) String() string {
+	return fmt.Sprintf("records=%d bytes=%d supersteps=%d panes early=%d on-time=%d late=%d; late-dropped=%d "+
+		"dead-lettered=%d future=%d overlapping-sessions=%d; watermark=%s duration=%s",
+		s.Records, s.Bytes, s.Supersteps, s.Panes.Early, s.Panes.OnTime, s.Panes.Late, s.LateDropped(),
+		s.TotalDeadLettered(), s.TotalFuture(), sum(s.Overlapping), s.Watermark, s.Duration.Round(time.Millisecond))
 }
 
 // LagQuantile returns the q-quantile (0..1) of the sampled on-time emit lags, 0 when none.
@@ -126,6 +168,8 @@ func (r *Runner) Stats() Stats {
 	s := r.stats
 	s.Late = maps.Clone(r.stats.Late)
 	s.Overlapping = maps.Clone(r.stats.Overlapping)
+	s.DeadLettered = maps.Clone(r.stats.DeadLettered)
+	s.Future = maps.Clone(r.stats.Future)
 	return s
 }
 
@@ -186,8 +230,26 @@ func (r *Runner) Run(ctx context.Context, p *pipeline.Pipeline) error {
 	for _, l := range ru.lags {
 		r.stats.OnTimeLag = append(r.stats.OnTimeLag, l.d...)
 	}
+	st := r.stats
 	r.mu.Unlock()
+	ru.logSummary(st, err)
 	return err
+}
+
+// logSummary logs the run's counts at its end: at Info level, or at Warn level when data was dropped late,
+// dead-lettered, stamped too far ahead, or sessions overlapped, so that such a run is never silent.
+func (ru *run) logSummary(st Stats, err error) {
+	level := slog.LevelInfo
+	if st.LateDropped() > 0 || st.TotalDeadLettered() > 0 || st.TotalFuture() > 0 || sum(st.Overlapping) > 0 {
+		level = slog.LevelWarn
+	}
+	attrs := []any{"records", st.Records, "panes_early", st.Panes.Early, "panes_on_time", st.Panes.OnTime,
+		"panes_late", st.Panes.Late, "late_dropped", st.LateDropped(), "dead_lettered", st.TotalDeadLettered(),
+		"future", st.TotalFuture(), "overlapping_sessions", sum(st.Overlapping), "duration", st.Duration.Round(time.Millisecond)}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	ru.cfg.Logger.Log(context.Background(), level, "kappa: run summary", attrs...)
 }
 
 func serveMetrics(addr string, g prometheus.Gatherer) (func(), error) {
@@ -212,9 +274,11 @@ type run struct {
 	sinks   []*sinkNode
 	life    [][]exec.Lifecycle // per worker
 	lags    []reservoir        // per worker: on-time pane emit lags
+	panes   []PaneCounts       // per worker: panes emitted, by timing
 	epoch   uint64
 	ended   bool
 	drain   bool
+	final   bool // every source has ended (or the run drains): the keyed stages fire at +inf
 	wm      pipeline.Time
 	// progress
 	lastProgress time.Time
@@ -355,6 +419,7 @@ func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 
 	ru.life = make([][]exec.Lifecycle, cfg.Workers)
 	ru.lags = make([]reservoir, cfg.Workers)
+	ru.panes = make([]PaneCounts, cfg.Workers)
 	for i := range ru.lags {
 		ru.lags[i].rng = uint64(i + 1)
 	}
@@ -364,10 +429,18 @@ func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 		if cfg.StateMemory > 0 {
 			w.NewSpill = ru.spill.open
 		}
-		lags := &ru.lags[wi]
+		lags, panes := &ru.lags[wi], &ru.panes[wi]
 		w.OnPane = func(_ string, win pipeline.Window, p pipeline.Pane) {
-			if win.End == pipeline.MaxTime || win.End == pipeline.MinTime {
-				return
+			switch p.Timing {
+			case pipeline.Early:
+				panes.Early++
+			case pipeline.OnTime:
+				panes.OnTime++
+			case pipeline.Late:
+				panes.Late++
+			}
+			if win.End == pipeline.MaxTime || win.End == pipeline.MinTime || ru.final {
+				return // panes fired by the end of input say nothing about latency
 			}
 			lag := cfg.Now().Sub(win.End.Std())
 			r.metrics.emitLag.WithLabelValues(p.Timing.String()).Observe(lag.Seconds())
@@ -573,6 +646,7 @@ func (ru *run) superstep(ctx context.Context) error {
 		allEnded = true
 	}
 	// 3. Keyed stages in topological order: consume what was routed to each worker, then fire.
+	ru.final = allEnded
 	for _, k := range ru.keyed {
 		wm := ru.stageWatermark(k.srcs)
 		if err := ru.parallel(func(w *exec.Worker) error {

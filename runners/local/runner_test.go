@@ -97,7 +97,7 @@ func TestMetricsAndProgress(t *testing.T) {
 	require.Equal(t, 10_000.0, gaugeOf(t, r, "kappa_source_records_total"))
 	require.Equal(t, 1.0, gaugeOf(t, r, "kappa_epochs_total"))
 	// The last micro-batch always prints a line.
-	require.Regexp(t, regexp.MustCompile(`^kappa: 10\.0k records, .*, watermark \+inf, 100\.0%, ETA 0s\n$`), progress.String())
+	require.Regexp(t, regexp.MustCompile(`^kappa: 10\.0k records, .*, watermark \+inf, 100\.0%, ETA 0s, late dropped 0, dead-lettered 0\n$`), progress.String())
 }
 
 // Identical results on 1, 2 and 4 workers for every kind of stage: element-wise, keyed, sessions, joins.

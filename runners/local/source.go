@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/kappaflow/kappa/internal/exec"
@@ -23,6 +24,8 @@ type split struct {
 	lastData time.Time
 	records  int64
 	bytes    int64
+	dead     int64 // records sent to the dead-letter output
+	future   int64 // records too far ahead of processing time (pipeline.MaxFutureSkew, FutureSkewWarning)
 	pos      []byte
 }
 
@@ -42,6 +45,14 @@ type source struct {
 	bytesThisStep int64
 	records       int64
 	bytes         int64
+	dead, future  int64       // totals over splits, updated with the watermark
+	warnedFuture  atomic.Bool // the first record too far ahead was logged
+}
+
+// splitCounts is implemented by pipeline.Read's split runners: what went to the dead-letter output and how many
+// records were too far ahead of processing time since the last call.
+type splitCounts interface {
+	TakeCounts() (deadLettered, future int64, firstFuture string)
 }
 
 func newSource(t *pipeline.Transform, op exec.SourceOp, cfg Config) *source {
@@ -126,6 +137,9 @@ func (s *source) readWorker(ctx context.Context, w *exec.Worker, cfg Config, now
 			sp.sr = sr
 		}
 		w.Current = s.t.Name()
+		if c, ok := sp.sr.(interface{ SetProcessingTime(time.Time) }); ok {
+			c.SetProcessingTime(now) // for pipeline.MaxFutureSkew: the micro-batch's processing time
+		}
 		n, bytes, maxT, hint, err := sp.sr.Read(ctx, lim, s.outs[w.Index], s.dlqs[w.Index])
 		end := errors.Is(err, pipeline.ErrEndOfInput)
 		if err != nil && !end {
@@ -133,6 +147,17 @@ func (s *source) readWorker(ctx context.Context, w *exec.Worker, cfg Config, now
 		}
 		sp.records += int64(n)
 		sp.bytes += bytes
+		if c, ok := sp.sr.(splitCounts); ok {
+			dead, future, first := c.TakeCounts()
+			sp.dead += dead
+			sp.future += future
+			if first != "" && !s.warnedFuture.Swap(true) {
+				w.Logger.Warn("kappa: records stamped ahead of processing time (a producer's clock is wrong?); "+
+					"in stream mode they move the watermark and make the data after them late. Refuse them with "+
+					"pipeline.MaxFutureSkew, or raise pipeline.FutureSkewWarning if they are expected",
+					"source", s.name, "first", first)
+			}
+		}
 		if n > 0 {
 			sp.est.Observe(maxT)
 			if !sp.seen || maxT > sp.maxSeen {
@@ -156,16 +181,19 @@ func (s *source) readWorker(ctx context.Context, w *exec.Worker, cfg Config, now
 }
 
 // updateWatermark recomputes the source watermark after a read phase: the minimum over active splits (idle ones
-// excluded after the idle timeout), +inf once every split of a bounded source has ended. In batch mode it stays
-// at -inf until then. drain forces +inf.
+// excluded after the idle timeout), +inf once every split of a bounded source has ended. In batch mode it moves
+// only as far as the splits' guarantees (Batch.Watermark hints) allow until then. drain forces +inf.
 func (s *source) updateWatermark(cfg Config, now time.Time, drain bool) {
-	var recs, bytes int64
+	var recs, bytes, dead, future int64
 	allDone := s.bounded
 	for _, sp := range s.splits {
 		recs += sp.records
 		bytes += sp.bytes
+		dead += sp.dead
+		future += sp.future
 		allDone = allDone && sp.done
 	}
+	s.dead, s.future = dead, future
 	s.readThisStep, s.bytesThisStep = recs-s.records, bytes-s.bytes
 	s.records, s.bytes = recs, bytes
 	if drain || allDone {
