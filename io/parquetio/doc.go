@@ -62,6 +62,14 @@
 // listing time for the first three, before any data is read. With DeadLetter (ReadWithDeadLetters) each becomes
 // one *pipeline.RecordError on the dead-letter output and the rest of the input is read.
 //
+// Nullable columns: a column that is optional in the file reads into a pointer field (nil for null) or a field
+// tagged "optional" (null reads as the zero value, on purpose). Read into a field that cannot hold null — most
+// writers (Spark, pandas, DuckDB) mark every column optional, so this is allowed — each null that occurs is an
+// ErrNull *FileError naming the object, row group, row and column: with Fail the run stops at the first, with
+// DeadLetter each becomes a dead letter and its row is left out. A null is never read as a zero value by
+// accident. The check costs nothing when the row group's statistics count no null in such columns; otherwise
+// their definition levels are read once per row group.
+//
 // # Writing
 //
 // A Sink writes files per folder and pane. The folder comes from the element's window start (or, with

@@ -17,6 +17,10 @@ var (
 	ErrSchemaMismatch = errors.New("schema does not match T")
 	// ErrCorrupt is the cause of a FileError for a file whose metadata or pages cannot be decoded.
 	ErrCorrupt = errors.New("corrupt Parquet data")
+	// ErrNull is the cause of a FileError for a null in a column that is optional in the file but whose field in T
+	// cannot hold null (a plain string, number or time): the row is not read as zero values. Make the field a
+	// pointer, or tag it "optional" to read nulls as zero values on purpose.
+	ErrNull = errors.New("null in a column whose field in T cannot hold null; make the field a pointer, or tag it \"optional\" to read nulls as zero values")
 	// ErrNoInput is returned by Source.Splits when the input lists no object to read.
 	ErrNoInput = errors.New("no input")
 )
@@ -33,7 +37,8 @@ type FileError struct {
 	Row int64
 	// Column is the column's dot-separated path, or "" when the failure concerns no single column.
 	Column string
-	// Err is the cause; errors.Is finds ErrNotParquet, ErrTruncated, ErrSchemaMismatch or ErrCorrupt in it.
+	// Err is the cause; errors.Is finds ErrNotParquet, ErrTruncated, ErrSchemaMismatch, ErrCorrupt or ErrNull in
+	// it.
 	Err error
 }
 

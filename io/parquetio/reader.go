@@ -1,6 +1,7 @@
 package parquetio
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -69,6 +70,16 @@ type splitReader[T any] struct {
 	done bool
 	fail *pipeline.RecordError // reported by the next ReadBatch, which then ends the split
 	pos  []byte
+	// nulls are the rows of the row group holding nulls that T cannot hold, by row (nil for files whose optional
+	// columns all map to optional fields, or whose statistics count no null); ni is the next one to report.
+	nulls []nullAt
+	ni    int
+}
+
+// nullAt is a null that T cannot hold: row of the row group, column.
+type nullAt struct {
+	row    int64
+	column string
 }
 
 // open opens the object, parses the footer from the cached tail (fetching it if evicted) and positions a
@@ -112,6 +123,10 @@ func (r *splitReader[T]) open(ctx context.Context) error {
 		return r.errAt(-1, fmt.Errorf("%w: %w", ErrSchemaMismatch, err))
 	}
 	r.r = gr
+	if fe := r.findNulls(); fe != nil {
+		r.Close()
+		return fe
+	}
 	if r.row > 0 {
 		if err := gr.SeekToRow(r.row); err != nil {
 			r.Close()
@@ -119,6 +134,89 @@ func (r *splitReader[T]) open(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// findNulls lists the rows of the row group holding a null in a column T cannot hold null in. It reads the
+// definition levels of such columns only when their statistics do not rule nulls out, so files whose optional
+// columns hold no null (as most writers mark every column optional) cost nothing more.
+func (r *splitReader[T]) findNulls() *FileError {
+	guards := nullGuards(r.src.schema, r.f.Schema())
+	if len(guards) == 0 {
+		return nil
+	}
+	meta := r.f.Metadata().RowGroups[r.si.rg].Columns
+	chunks := r.rg.ColumnChunks()
+	for _, g := range guards {
+		if g.leaf >= len(chunks) || g.leaf >= len(meta) || !mayHoldNulls(&meta[g.leaf].MetaData.Statistics) {
+			continue
+		}
+		n := len(r.nulls)
+		var err error
+		if r.nulls, err = appendNullRows(r.nulls, chunks[g.leaf], g); err != nil {
+			fe := r.errAt(-1, fmt.Errorf("%w: reading the definition levels: %w", ErrCorrupt, err))
+			fe.Column = g.column
+			return fe
+		}
+		if n > 0 && len(r.nulls) > n { // a second column with nulls: keep them in row order
+			slices.SortStableFunc(r.nulls, func(a, b nullAt) int { return cmp.Compare(a.row, b.row) })
+		}
+	}
+	r.ni, _ = slices.BinarySearchFunc(r.nulls, r.row, func(a nullAt, row int64) int { return cmp.Compare(a.row, row) })
+	return nil
+}
+
+// appendNullRows appends the rows of the column chunk whose definition level marks a null g refuses.
+func appendNullRows(dst []nullAt, cc parquet.ColumnChunk, g nullGuard) (out []nullAt, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = dst, fmt.Errorf("decoding panicked: %v", p)
+		}
+	}()
+	pages := cc.Pages()
+	defer pages.Close()
+	var row int64
+	for {
+		p, err := pages.ReadPage()
+		if errors.Is(err, io.EOF) {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+		defs := p.DefinitionLevels()
+		if len(defs) == 0 { // no nulls in this page
+			row += p.NumRows()
+		}
+		for i, d := range defs {
+			if int(d) < g.maxDef && g.refuse[d] {
+				dst = append(dst, nullAt{row: row + int64(i), column: g.column})
+			}
+		}
+		row += int64(len(defs))
+		parquet.Release(p)
+	}
+}
+
+// dropNulls removes from the k records read at vals (rows from..from+k of the row group) those holding a null T
+// cannot hold, and returns one FileError per such null.
+func (r *splitReader[T]) dropNulls(vals []T, from int64) (kept int, errs []*FileError) {
+	j := 0
+	for i := range vals {
+		row := from + int64(i)
+		if r.ni < len(r.nulls) && r.nulls[r.ni].row == row {
+			for r.ni < len(r.nulls) && r.nulls[r.ni].row == row {
+				fe := r.errAt(row, ErrNull)
+				fe.Column = r.nulls[r.ni].column
+				errs = append(errs, fe)
+				r.ni++
+			}
+			continue
+		}
+		vals[j] = vals[i]
+		j++
+	}
+	clear(vals[j:])
+	return j, errs
 }
 
 func newRowGroupReader[T any](rg parquet.RowGroup) (r *parquet.GenericReader[T], err error) {
@@ -221,6 +319,16 @@ func (r *splitReader[T]) ReadBatch(ctx context.Context, b *pipeline.Batch[T], li
 	case err != nil && r.row+int64(k) < si.rows:
 		fe = r.errAt(r.row+int64(k), fmt.Errorf("%w: the row group ends after %d rows; its footer says %d", ErrCorrupt, r.row+int64(k), si.rows))
 	}
+	// Nulls T cannot hold: the rows are left out, and each null is an error (Fail) or a dead letter.
+	var nulls []*FileError
+	if r.ni < len(r.nulls) && r.nulls[r.ni].row < r.row+int64(k) {
+		var kept int
+		kept, nulls = r.dropNulls(b.Values[start:start+k], r.row)
+		b.Values = b.Values[:start+kept]
+		if s.cfg.OnError == Fail {
+			return nulls[0]
+		}
+	}
 	// Event times, partition fields and the time range, for the k new records.
 	if serr := r.complete(b, start); serr != nil && fe == nil {
 		fe = serr
@@ -232,6 +340,9 @@ func (r *splitReader[T]) ReadBatch(ctx context.Context, b *pipeline.Batch[T], li
 	b.Bytes += int64(k) * si.bytes / max(si.rows, 1)
 	if s.hints && si.hasStats {
 		b.Watermark = max(si.lo, s.from)
+	}
+	for _, ne := range nulls {
+		b.Fail(recordError(s.cfg.URL, ne))
 	}
 	if fe != nil {
 		if s.cfg.OnError == Fail {

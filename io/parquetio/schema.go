@@ -43,7 +43,9 @@ func describeType(t parquet.Type) string {
 
 // checkSchema verifies that every column of want (T's schema) can be read from a file with schema have: it
 // exists unless T may leave it empty, has the same physical type, the same logical type when both declare one,
-// and the same repetition depth. It returns the first offending column (dot path) and the mismatch.
+// and the same repetition depth. It returns the first offending column (dot path) and the mismatch. A column
+// that is optional in the file where T's field cannot hold null passes: whether it holds nulls is a property of
+// the data, checked row group by row group (nullGuards), and each null is an error or a dead letter.
 func checkSchema(want, have *parquet.Schema) (string, error) {
 	for _, path := range want.Columns() {
 		col := strings.Join(path, ".")
@@ -66,6 +68,78 @@ func checkSchema(want, have *parquet.Schema) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// nullGuard is a column that is optional in the file at a level where T's field is not (a plain string where
+// the file may hold null): its nulls would read as zero values.
+type nullGuard struct {
+	column string // dot path
+	leaf   int    // the column's index in the file
+	maxDef int    // the column's maximum definition level in the file
+	// refuse[d] says that a value at definition level d < maxDef — null at the file's (d+1)-th optional level —
+	// is a null T cannot hold. A null at a level where T is optional (a nil pointer to a struct) is fine.
+	refuse []bool
+}
+
+// nullGuards returns the columns of want (T's schema) read from have (the file's) whose nulls T cannot hold.
+// Repeated columns are left out: their levels mean lists, and checkSchema matched their repetition.
+func nullGuards(want, have *parquet.Schema) []nullGuard {
+	var out []nullGuard
+	for _, path := range want.Columns() {
+		hl, ok := have.Lookup(path...)
+		if !ok || hl.MaxDefinitionLevel == 0 || hl.MaxRepetitionLevel > 0 {
+			continue
+		}
+		wantOpt, ok1 := optionality(want, path)
+		haveOpt, ok2 := optionality(have, path)
+		if !ok1 || !ok2 {
+			continue
+		}
+		g := nullGuard{column: strings.Join(path, "."), leaf: hl.ColumnIndex, maxDef: hl.MaxDefinitionLevel}
+		refuses := false
+		for p, opt := range haveOpt {
+			if opt {
+				g.refuse = append(g.refuse, !wantOpt[p])
+				refuses = refuses || !wantOpt[p]
+			}
+		}
+		if refuses && len(g.refuse) == g.maxDef {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// optionality returns, for each node along path, whether it is optional; ok is false when a node is missing or
+// repeated.
+func optionality(s *parquet.Schema, path []string) (opt []bool, ok bool) {
+	var n parquet.Node = s
+	opt = make([]bool, len(path))
+	for i, name := range path {
+		var next parquet.Node
+		for _, f := range n.Fields() {
+			if f.Name() == name {
+				next = f
+				break
+			}
+		}
+		if next == nil || next.Repeated() {
+			return nil, false
+		}
+		opt[i] = next.Optional()
+		n = next
+	}
+	return opt, true
+}
+
+// mayHoldNulls reports whether a column chunk may hold nulls according to its statistics: unless they were
+// written (a min or max value, or a null count) and count no null, the definition levels must be read.
+func mayHoldNulls(st *format.Statistics) bool {
+	if st.NullCount > 0 {
+		return true
+	}
+	written := len(st.MinValue) > 0 || len(st.MaxValue) > 0 || len(st.Min) > 0 || len(st.Max) > 0
+	return !written
 }
 
 // timestampUnit returns how many units of t's timestamp logical type make a millisecond (1, 1000, 1e6), or 0
