@@ -303,6 +303,12 @@ type paneRef[K comparable] struct {
 }
 
 type timedRef[K comparable, A any] struct {
+	g   *wgroup[K, A]
+	k   K
+	due time.Time // the pane's next processing-time deadline, when it was last looked at (it may be spilled)
+}
+
+type groupRef[K comparable, A any] struct {
 	g *wgroup[K, A]
 	k K
 }
@@ -335,10 +341,11 @@ type consumer[K comparable, V, A, O any] struct {
 	sp       *spillState[K, A] // when state has been spilled
 
 	// Changes since the last snapshot, for incremental checkpoints (see snapshot.go).
-	ckPanes    []timedRef[K, A]  // panes changed (possibly listed twice after a spill; possibly gone since)
-	ckGone     []pipeline.Window // windows whose state went
-	ckPaneGone []paneRef[K]      // panes merged away (sessions)
-	ckOverflow bool              // too many changes to list: the next snapshot is full
+	ckPanes       []groupRef[K, A]  // panes changed (possibly listed twice after a spill; possibly gone since)
+	ckSpilledKeys map[K]bool        // sessions: keys whose changed sessions went to disk
+	ckGone        []pipeline.Window // windows whose state went
+	ckPaneGone    []paneRef[K]      // panes merged away (sessions)
+	ckOverflow    bool              // too many changes to list: the next snapshot is full
 }
 
 func (c *consumer[K, V, A, O]) Flush() error {
@@ -365,7 +372,9 @@ func (c *consumer[K, V, A, O]) Process() error {
 		for k := range parts {
 			it := &parts[k]
 			if c.sl != nil {
-				c.sl.add(c, it.k, it.w, it.a, it.n)
+				if err := c.sl.add(c, it.k, it.w, it.a, it.n); err != nil {
+					return err
+				}
 				continue
 			}
 			c.ingest(it.k, it.w, it.n, func(a A) A { return c.op.agg.Merge(a, it.a) })
@@ -376,7 +385,9 @@ func (c *consumer[K, V, A, O]) Process() error {
 		for k := range raws {
 			it := &raws[k]
 			if c.op.mode == modeSessions {
-				c.ingestSession(it.k, it.w, it.v)
+				if err := c.ingestSession(it.k, it.w, it.v); err != nil {
+					return err
+				}
 				continue
 			}
 			c.ingest(it.k, it.w, 1, func(a A) A { return c.op.agg.Add(a, it.v) })
@@ -447,16 +458,16 @@ func (c *consumer[K, V, A, O]) mark(g *wgroup[K, A], k K, p *pane[A]) {
 		return
 	}
 	p.ck = true
-	c.ckPanes = append(c.ckPanes, timedRef[K, A]{g: g, k: k})
+	c.ckPanes = append(c.ckPanes, groupRef[K, A]{g: g, k: k})
 }
 
 func (c *consumer[K, V, A, O]) touch(g *wgroup[K, A], k K, p *pane[A], n int64) {
 	c.mark(g, k, p)
 	if p.trig != nil {
 		p.trig.onElement(c.op.trig, n, c.now)
-		if !p.timed && !p.trig.nextDeadline().IsZero() {
+		if d := p.trig.nextDeadline(); !p.timed && !d.IsZero() {
 			p.timed = true
-			c.timed = append(c.timed, timedRef[K, A]{g: g, k: k})
+			c.timed = append(c.timed, timedRef[K, A]{g: g, k: k, due: d})
 		}
 	}
 	if c.op.trig == nil && !g.wmPassed {
@@ -495,14 +506,18 @@ func (c *consumer[K, V, A, O]) Advance(wm pipeline.Time, now time.Time) error {
 			return err
 		}
 	}
-	// 1. The watermark passes window ends.
+	// 1. The watermark passes window ends (sessions on disk come back when it reaches them).
+	if err := c.loadDueSessions(wm); err != nil {
+		return err
+	}
 	for c.ends.Len() > 0 && c.ends.items[0].at <= wm {
 		g := heap.Pop(&c.ends).(ghEntry[K, A]).g
 		if g.dead || g.wmPassed {
 			continue
 		}
 		g.wmPassed = true
-		if err := c.unspill(g); err != nil {
+		expired := c.op.expired(g.w, wm)
+		if err := c.fireSpilled(g, expired); err != nil {
 			return err
 		}
 		for k, p := range g.keys {
@@ -510,7 +525,7 @@ func (c *consumer[K, V, A, O]) Advance(wm pipeline.Time, now time.Time) error {
 				return err
 			}
 		}
-		if c.op.expired(g.w, wm) && !g.spilled {
+		if expired {
 			// Past its lateness too: final panes, then free it now rather than after every other window fired.
 			for k, p := range g.keys {
 				if p.fresh > 0 && !p.closed {
@@ -547,14 +562,30 @@ func (c *consumer[K, V, A, O]) Advance(wm pipeline.Time, now time.Time) error {
 	clear(c.dirty)
 	c.dirty = c.dirty[:0]
 	// 3. Processing-time deadlines.
+	if err := c.loadTimedSessions(now); err != nil {
+		return err
+	}
 	if len(c.timed) > 0 {
 		keep := c.timed[:0]
 		for _, r := range c.timed {
+			if r.g.dead {
+				continue
+			}
 			p := r.g.keys[r.k]
-			if r.g.dead || p == nil || p.closed {
-				if p != nil {
-					p.timed = false
+			if p == nil && r.g.spilled && !now.Before(r.due) { // due, and on disk
+				if err := c.unspillKey(r.g, r.k); err != nil {
+					return err
 				}
+				p = r.g.keys[r.k]
+			}
+			if p == nil {
+				if r.g.spilled && !r.due.IsZero() {
+					keep = append(keep, r) // on disk, not due yet
+				}
+				continue
+			}
+			if p.closed {
+				p.timed = false
 				continue
 			}
 			d := p.trig.nextDeadline()
@@ -568,6 +599,7 @@ func (c *consumer[K, V, A, O]) Advance(wm pipeline.Time, now time.Time) error {
 				p.timed = false
 				continue
 			}
+			r.due = d
 			keep = append(keep, r)
 		}
 		clear(c.timed[len(keep):])
@@ -582,7 +614,7 @@ func (c *consumer[K, V, A, O]) Advance(wm pipeline.Time, now time.Time) error {
 		if g.dead {
 			continue
 		}
-		if err := c.unspill(g); err != nil {
+		if err := c.fireSpilled(g, true); err != nil {
 			return err
 		}
 		for k, p := range g.keys {
@@ -699,7 +731,12 @@ func (c *consumer[K, V, A, O]) fire(g *wgroup[K, A], k K, p *pane[A], final bool
 }
 
 // ingestSession adds a value with its proto-session window, merging the key's overlapping sessions.
-func (c *consumer[K, V, A, O]) ingestSession(k K, w pipeline.Window, v V) {
+func (c *consumer[K, V, A, O]) ingestSession(k K, w pipeline.Window, v V) error {
+	if c.sp != nil && c.sp.sessions > 0 && c.sess[k] == nil {
+		if _, err := c.loadSessions(k); err != nil {
+			return err
+		}
+	}
 	wins := c.sess[k]
 	merged := w
 	var overl []pipeline.Window
@@ -728,7 +765,7 @@ func (c *consumer[K, V, A, O]) ingestSession(k K, w pipeline.Window, v V) {
 	}
 	if len(overl) == 1 && overl[0] == merged {
 		c.ingest(k, merged, 1, func(a A) A { return c.op.agg.Add(a, v) })
-		return
+		return nil
 	}
 	// Build the merged pane from the old ones.
 	np := c.newPane()
@@ -780,6 +817,7 @@ func (c *consumer[K, V, A, O]) ingestSession(k K, w pipeline.Window, v V) {
 	np.acc = c.op.agg.Add(np.acc, v)
 	np.fresh++
 	c.touch(g, k, np, 1)
+	return nil
 }
 
 func (c *consumer[K, V, A, O]) removeSession(k K, w pipeline.Window) {

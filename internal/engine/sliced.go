@@ -64,9 +64,10 @@ func mod(a, b pipeline.Time) pipeline.Time {
 }
 
 type sgroup[K comparable, A any] struct {
-	w    pipeline.Window
-	keys map[K]*A
-	ck   bool // changed since the last snapshot (listed in sliceState.ckSlices)
+	w       pipeline.Window
+	keys    map[K]*A
+	ck      bool // changed since the last snapshot (listed in sliceState.ckSlices)
+	spilled bool // some accumulators are in the spill store
 }
 
 type sliceState[K comparable, A any] struct {
@@ -111,7 +112,7 @@ func (s *sliceState[K, A]) windowsOf(slice pipeline.Window, fn func(w pipeline.W
 	}
 }
 
-func (s *sliceState[K, A]) add(c sliceHost[K, A], k K, slice pipeline.Window, a A, n int64) {
+func (s *sliceState[K, A]) add(c sliceHost[K, A], k K, slice pipeline.Window, a A, n int64) error {
 	g := s.last
 	if g == nil || g.w != slice {
 		g = s.group(c, slice)
@@ -120,11 +121,15 @@ func (s *sliceState[K, A]) add(c sliceHost[K, A], k K, slice pipeline.Window, a 
 	// Windows of this slice that have already fired get this data as late panes.
 	wm := c.watermark()
 	if wm != pipeline.MinTime && firstWindowOf(s.sl, slice).End <= wm {
+		var err error
 		s.windowsOf(slice, func(w pipeline.Window) {
-			if w.End <= wm && !c.isExpired(w) {
-				c.addLate(k, w, a, n, func() (A, bool) { return s.merged(c, k, w) })
+			if w.End <= wm && !c.isExpired(w) && err == nil {
+				err = c.addLate(k, w, a, n, func() (A, bool, error) { return s.merged(c, k, w) })
 			}
 		})
+		if err != nil {
+			return err
+		}
 	}
 	acc := g.keys[k]
 	if acc == nil {
@@ -137,6 +142,7 @@ func (s *sliceState[K, A]) add(c sliceHost[K, A], k K, slice pipeline.Window, a 
 		g.ck = true
 		s.ckSlices = append(s.ckSlices, g)
 	}
+	return nil
 }
 
 // group returns the state of slice, creating it and registering its windows that have not fired yet.
@@ -157,7 +163,7 @@ func (s *sliceState[K, A]) group(c sliceHost[K, A], slice pipeline.Window) *sgro
 }
 
 // merged returns the merge of k's slices in w (into a fresh accumulator), and whether k has any.
-func (s *sliceState[K, A]) merged(c sliceHost[K, A], k K, w pipeline.Window) (A, bool) {
+func (s *sliceState[K, A]) merged(c sliceHost[K, A], k K, w pipeline.Window) (A, bool, error) {
 	out := c.create()
 	found := false
 	for st := w.Start; st < w.End; st += s.width {
@@ -165,22 +171,27 @@ func (s *sliceState[K, A]) merged(c sliceHost[K, A], k K, w pipeline.Window) (A,
 		if g == nil {
 			continue
 		}
+		if err := c.loadSlice(g); err != nil {
+			return out, false, err
+		}
 		if a := g.keys[k]; a != nil {
 			out, found = c.merge(out, *a), true
 		}
 	}
-	return out, found
+	return out, found, nil
 }
 
 // sliceHost is what the slice state needs from its consumer.
 type sliceHost[K comparable, A any] interface {
 	watermark() pipeline.Time
 	isExpired(w pipeline.Window) bool
-	addLate(k K, w pipeline.Window, a A, n int64, existing func() (A, bool))
+	addLate(k K, w pipeline.Window, a A, n int64, existing func() (A, bool, error)) error
 	create() A
 	merge(a, b A) A
 	emitOnTime(k K, w pipeline.Window, a A) error
 	tracking() bool
+	loadSlice(g *sgroup[K, A]) error
+	dropSpilledSlice(start pipeline.Time) error
 }
 
 func (c *consumer[K, V, A, O]) tracking() bool { return c.w.TrackChanges }
@@ -195,12 +206,21 @@ func (c *consumer[K, V, A, O]) merge(a, b A) A { return c.op.agg.Merge(a, b) }
 
 // addLate adds late data to the per-window pane of w, creating it as the continuation of the on-time pane that
 // the slices produced (accumulating panes start from the window's contents so far).
-func (c *consumer[K, V, A, O]) addLate(k K, w pipeline.Window, a A, n int64, existing func() (A, bool)) {
+func (c *consumer[K, V, A, O]) addLate(k K, w pipeline.Window, a A, n int64, existing func() (A, bool, error)) error {
 	g := c.group(w)
+	if g.spilled {
+		if err := c.unspillKey(g, k); err != nil {
+			return err
+		}
+	}
 	p := g.keys[k]
 	if p == nil {
 		p = c.newPane()
-		if prev, ok := existing(); ok {
+		prev, ok, err := existing()
+		if err != nil {
+			return err
+		}
+		if ok {
 			p.idx, p.nonSpec, p.onTimeDone = 1, 1, true
 			if c.op.st.Accumulation == windowing.Accumulating {
 				p.acc = c.op.agg.Merge(p.acc, prev)
@@ -211,6 +231,7 @@ func (c *consumer[K, V, A, O]) addLate(k K, w pipeline.Window, a A, n int64, exi
 	p.acc = c.op.agg.Merge(p.acc, a)
 	p.fresh += n
 	c.touch(g, k, p, n)
+	return nil
 }
 
 func (c *consumer[K, V, A, O]) emitOnTime(k K, w pipeline.Window, a A) error {
@@ -246,6 +267,9 @@ func (s *sliceState[K, A]) advance(c sliceHost[K, A]) error {
 			if g == nil {
 				continue
 			}
+			if err := c.loadSlice(g); err != nil {
+				return err
+			}
 			for k, a := range g.keys {
 				t := s.tmp[k]
 				if t == nil {
@@ -264,6 +288,11 @@ func (s *sliceState[K, A]) advance(c sliceHost[K, A]) error {
 	}
 	for st, g := range s.slices {
 		if c.isExpired(lastWindowOf(s.sl, g.w)) {
+			if g.spilled {
+				if err := c.dropSpilledSlice(st); err != nil {
+					return err
+				}
+			}
 			delete(s.slices, st)
 			if c.tracking() {
 				s.ckSliceGone = append(s.ckSliceGone, g.w)

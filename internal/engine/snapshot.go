@@ -126,6 +126,7 @@ func (c *consumer[K, V, A, O]) resetChanges() {
 	c.ckGone = c.ckGone[:0]
 	clear(c.ckPaneGone)
 	c.ckPaneGone = c.ckPaneGone[:0]
+	c.ckSpilledKeys = nil
 	c.ckOverflow = false
 	if c.sl != nil {
 		for _, g := range c.sl.ckSlices {
@@ -181,13 +182,51 @@ func (c *consumer[K, V, A, O]) snapshotFull(sw *snapWriter[K, A]) error {
 	}); err != nil {
 		return fmt.Errorf("spilled state: %w", err)
 	}
+	if err := c.scanSpilledSessions(func(k K, ss spilledSession[A]) error {
+		return sw.add(snapRecord[K, A]{Kind: recPane, W: ss.w, WmPassed: ss.wmPassed, P: snapOf(k, ss.p)})
+	}); err != nil {
+		return fmt.Errorf("spilled sessions: %w", err)
+	}
 	if c.sl != nil {
 		for _, g := range c.sl.slices {
-			for k, a := range g.keys {
-				if err := sw.add(snapRecord[K, A]{Kind: recSlice, W: g.w, P: paneSnap[K, A]{K: k, Acc: *a}}); err != nil {
-					return err
-				}
+			if err := c.writeSlice(sw, g); err != nil {
+				return err
 			}
+		}
+	}
+	return nil
+}
+
+// writeSlice writes every accumulator of slice g, merging the spilled ones with their in-memory parts.
+func (c *consumer[K, V, A, O]) writeSlice(sw *snapWriter[K, A], g *sgroup[K, A]) error {
+	var seen map[K]bool
+	if g.spilled && c.sp != nil {
+		seen = map[K]bool{}
+		prefix := slicePrefix(g.w.Start)
+		if err := c.sp.store.Scan(prefix, func(key, val []byte) error {
+			k, err := c.sp.kc.Decode(key[len(prefix):])
+			if err != nil {
+				return err
+			}
+			a, err := c.sp.ac.Decode(val)
+			if err != nil {
+				return err
+			}
+			if cur := g.keys[k]; cur != nil {
+				a = c.op.agg.Merge(a, *cur)
+				seen[k] = true
+			}
+			return sw.add(snapRecord[K, A]{Kind: recSlice, W: g.w, P: paneSnap[K, A]{K: k, Acc: a}})
+		}); err != nil {
+			return fmt.Errorf("spilled slice: %w", err)
+		}
+	}
+	for k, a := range g.keys {
+		if seen[k] {
+			continue
+		}
+		if err := sw.add(snapRecord[K, A]{Kind: recSlice, W: g.w, P: paneSnap[K, A]{K: k, Acc: *a}}); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -231,6 +270,25 @@ func (c *consumer[K, V, A, O]) snapshotDelta(sw *snapWriter[K, A]) error {
 			return err
 		}
 	}
+	// Sessions that changed and then went to disk: all of the key's sessions, from memory or disk.
+	for k := range c.ckSpilledKeys {
+		for _, w := range c.sess[k] {
+			if g := c.wins[w]; g != nil && g.keys[k] != nil {
+				if err := sw.add(snapRecord[K, A]{Kind: recPane, W: w, WmPassed: g.wmPassed, P: snapOf(k, g.keys[k])}); err != nil {
+					return err
+				}
+			}
+		}
+		list, err := c.spilledSessionsOf(k)
+		if err != nil {
+			return err
+		}
+		for _, ss := range list {
+			if err := sw.add(snapRecord[K, A]{Kind: recPane, W: ss.w, WmPassed: ss.wmPassed, P: snapOf(k, ss.p)}); err != nil {
+				return err
+			}
+		}
+	}
 	if c.sl != nil {
 		for _, w := range c.sl.ckSliceGone {
 			if err := sw.add(snapRecord[K, A]{Kind: recSliceGone, W: w}); err != nil {
@@ -241,10 +299,8 @@ func (c *consumer[K, V, A, O]) snapshotDelta(sw *snapWriter[K, A]) error {
 			if c.sl.slices[g.w.Start] != g {
 				continue // gone since
 			}
-			for k, a := range g.keys {
-				if err := sw.add(snapRecord[K, A]{Kind: recSlice, W: g.w, P: paneSnap[K, A]{K: k, Acc: *a}}); err != nil {
-					return err
-				}
+			if err := c.writeSlice(sw, g); err != nil {
+				return err
 			}
 		}
 	}
@@ -474,6 +530,12 @@ func (c *stateConsumer[K, V, Out]) Snapshot(w io.Writer, full bool) (bool, error
 		for k, ks := range c.keys {
 			s.Entries = append(s.Entries, stateEntrySnap[K]{K: k.k, W: k.w, Cells: ks.cells, Timers: ks.timers})
 		}
+		if err := c.scanSpilled(func(k skey[K], sk spilledKeyState) error {
+			s.Entries = append(s.Entries, stateEntrySnap[K]{K: k.k, W: k.w, Cells: sk.Cells, Timers: sk.Timers})
+			return nil
+		}); err != nil {
+			return full, fmt.Errorf("%s: snapshot spilled state: %w", c.op.name, err)
+		}
 	} else {
 		s.AllGone = c.ckAllGone
 		for _, k := range c.ckGone {
@@ -482,6 +544,15 @@ func (c *stateConsumer[K, V, Out]) Snapshot(w io.Writer, full bool) (bool, error
 		for _, k := range c.ckKeys {
 			if ks := c.keys[k]; ks != nil {
 				s.Entries = append(s.Entries, stateEntrySnap[K]{K: k.k, W: k.w, Cells: ks.cells, Timers: ks.timers})
+			}
+		}
+		for k := range c.spilledChanged {
+			sk, err := c.peek(k)
+			if err != nil {
+				return full, fmt.Errorf("%s: snapshot spilled state: %w", c.op.name, err)
+			}
+			if sk != nil {
+				s.Entries = append(s.Entries, stateEntrySnap[K]{K: k.k, W: k.w, Cells: sk.Cells, Timers: sk.Timers})
 			}
 		}
 	}
@@ -504,6 +575,7 @@ func (c *stateConsumer[K, V, Out]) resetChanges() {
 	c.ckGone = c.ckGone[:0]
 	c.ckAllGone = false
 	c.ckOverflow = false
+	c.spilledChanged = nil
 }
 
 // Restore distributes the checkpointed state over the current consumers: chains[j] holds the snapshots of worker
@@ -534,7 +606,10 @@ func (ex *stateExchange[K, V, Out]) Restore(chains [][]io.Reader) error {
 					delete(c.keys, k)
 					continue
 				}
-				ks := c.state(k)
+				ks, err := c.state(k)
+				if err != nil {
+					return fmt.Errorf("%s: restore: %w", ex.op.name, err)
+				}
 				ks.cells = e.Cells
 				if ks.cells == nil {
 					ks.cells = map[string]any{}

@@ -175,10 +175,12 @@ type stateConsumer[K comparable, V, Out any] struct {
 	gc    timerHeap[K]
 	seq   uint64
 	// Changes since the last snapshot, for incremental checkpoints.
-	ckKeys     []skey[K]
-	ckGone     []skey[K]
-	ckAllGone  bool
-	ckOverflow bool
+	ckKeys         []skey[K]
+	ckGone         []skey[K]
+	ckAllGone      bool
+	ckOverflow     bool
+	sp             *stateSpill[K]   // when state has been spilled
+	spilledChanged map[skey[K]]bool // keys whose changed state went to disk since the last snapshot
 }
 
 // mark records that the state of k changed since the last snapshot.
@@ -215,16 +217,21 @@ func (c *stateConsumer[K, V, Out]) Flush() error { return nil }
 
 func (c *stateConsumer[K, V, Out]) StateEntries() int { return len(c.keys) }
 
-func (c *stateConsumer[K, V, Out]) state(k skey[K]) *keyState {
+func (c *stateConsumer[K, V, Out]) state(k skey[K]) (*keyState, error) {
 	ks := c.keys[k]
 	if ks == nil {
+		ks, err := c.load(k)
+		if err != nil || ks != nil {
+			return ks, err
+		}
 		ks = &keyState{cells: map[string]any{}}
 		c.keys[k] = ks
 		if !k.w.IsGlobal() {
 			c.push(&c.gc, timerEntry[K]{at: k.w.End.Add(c.op.st.AllowedLateness), key: k})
 		}
+		return ks, nil
 	}
-	return ks
+	return ks, nil
 }
 
 func (c *stateConsumer[K, V, Out]) push(h *timerHeap[K], e timerEntry[K]) {
@@ -257,11 +264,14 @@ func (c *stateConsumer[K, V, Out]) Process() error {
 		buf := c.ex.buf[i][c.w.Index]
 		for _, e := range buf {
 			k := skey[K]{k: e.Value.Key, w: e.Window}
-			ks := c.state(k)
+			ks, err := c.state(k)
+			if err != nil {
+				return err
+			}
 			c.mark(k, ks)
 			c.meta = Meta{T: e.Time, W: e.Window, Pane: e.Pane}
 			c.w.Current = c.op.name
-			err := c.op.fn.Process(c.w.Ctx, c.context(k, ks), pipeline.Element[V]{Value: e.Value.Value, Time: e.Time, Window: e.Window, Pane: e.Pane}, c.emit)
+			err = c.op.fn.Process(c.w.Ctx, c.context(k, ks), pipeline.Element[V]{Value: e.Value.Value, Time: e.Time, Window: e.Window, Pane: e.Pane}, c.emit)
 			if err == nil {
 				err = c.emit.FirstErr()
 			}
@@ -278,7 +288,10 @@ func (c *stateConsumer[K, V, Out]) Process() error {
 func (c *stateConsumer[K, V, Out]) fire(te timerEntry[K], domain TimeDomain) error {
 	ks := c.keys[te.key]
 	if ks == nil {
-		return nil
+		var err error
+		if ks, err = c.load(te.key); err != nil || ks == nil {
+			return err
+		}
 	}
 	spec, ok := ks.timers[te.name]
 	if !ok || spec.Domain != domain || (domain == EventTime && spec.T != te.at) || (domain == ProcessingTime && !spec.PT.Equal(te.pt)) {
@@ -308,6 +321,9 @@ func (c *stateConsumer[K, V, Out]) Advance(wm pipeline.Time, now time.Time) erro
 		c.wm = wm
 	}
 	c.now = now
+	if err := c.loadDueTimers(c.wm, now); err != nil {
+		return err
+	}
 	for c.event.Len() > 0 && c.event.items[0].at <= c.wm {
 		te := heap.Pop(&c.event).(timerEntry[K])
 		if err := c.fire(te, EventTime); err != nil {
@@ -322,15 +338,22 @@ func (c *stateConsumer[K, V, Out]) Advance(wm pipeline.Time, now time.Time) erro
 	}
 	for c.gc.Len() > 0 && c.gc.items[0].at <= c.wm && c.wm != pipeline.MinTime {
 		te := heap.Pop(&c.gc).(timerEntry[K])
-		if _, ok := c.keys[te.key]; ok {
-			delete(c.keys, te.key)
-			if c.w.TrackChanges {
-				c.ckGone = append(c.ckGone, te.key)
-			}
+		delete(c.keys, te.key)
+		if err := c.dropSpilled(te.key); err != nil {
+			return err
+		}
+		if c.w.TrackChanges {
+			c.ckGone = append(c.ckGone, te.key)
 		}
 	}
-	if c.wm == pipeline.MaxTime && len(c.keys) > 0 {
+	if c.wm == pipeline.MaxTime && (len(c.keys) > 0 || (c.sp != nil && c.sp.keys)) {
 		clear(c.keys) // the global window ends with the input
+		if c.sp != nil && c.sp.keys {
+			if err := c.sp.store.DeletePrefix([]byte{stateKey}); err != nil {
+				return err
+			}
+			c.sp.keys = false
+		}
 		c.ckAllGone = true
 	}
 	return nil

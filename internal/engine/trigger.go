@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"encoding/binary"
+	"errors"
 	"time"
 
 	"github.com/kappaflow/kappa/pipeline"
@@ -180,4 +182,88 @@ func (s *tstate) mergeFrom(o *tstate) {
 			s.Kids[i].mergeFrom(o.Kids[i])
 		}
 	}
+}
+
+// appendTo encodes the trigger state (for spilling): count, deadline (Unix ns, 0 for none), flags, children.
+func (s *tstate) appendTo(b []byte) []byte {
+	b = binary.AppendVarint(b, s.Count)
+	var dl int64
+	if !s.Deadline.IsZero() {
+		dl = s.Deadline.UnixNano()
+	}
+	b = binary.AppendVarint(b, dl)
+	var flags byte
+	if s.OnTime {
+		flags |= 1
+	}
+	if s.Latched {
+		flags |= 2
+	}
+	if s.Finished {
+		flags |= 4
+	}
+	b = append(b, flags)
+	b = binary.AppendUvarint(b, uint64(len(s.Kids)))
+	for _, k := range s.Kids {
+		b = k.appendTo(b)
+	}
+	return b
+}
+
+var errCorruptTState = errors.New("corrupt trigger state")
+
+// readTState decodes a trigger state and returns the rest of b.
+func readTState(b []byte) (*tstate, []byte, error) {
+	s := &tstate{}
+	var n int
+	if s.Count, n = binary.Varint(b); n <= 0 {
+		return nil, nil, errCorruptTState
+	}
+	b = b[n:]
+	dl, n := binary.Varint(b)
+	if n <= 0 || len(b) <= n {
+		return nil, nil, errCorruptTState
+	}
+	if dl != 0 {
+		s.Deadline = time.Unix(0, dl)
+	}
+	b = b[n:]
+	s.OnTime, s.Latched, s.Finished = b[0]&1 != 0, b[0]&2 != 0, b[0]&4 != 0
+	b = b[1:]
+	kids, n := binary.Uvarint(b)
+	if n <= 0 || kids > 64 {
+		return nil, nil, errCorruptTState
+	}
+	b = b[n:]
+	for range kids {
+		k, rest, err := readTState(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		s.Kids = append(s.Kids, k)
+		b = rest
+	}
+	return s, b, nil
+}
+
+// mergeSequential combines the trigger state of a pane's older part (spilled) with that of its newer part (data
+// that arrived after the spill, in a fresh pane): counts add up, the earliest deadline stays, and what had
+// happened (on-time firing, latches, finishing) stays happened.
+func mergeSequential(old, cur *tstate) *tstate {
+	out := &tstate{Count: old.Count + cur.Count, OnTime: old.OnTime || cur.OnTime, Latched: old.Latched || cur.Latched,
+		Finished: old.Finished || cur.Finished, Deadline: old.Deadline}
+	if !cur.Deadline.IsZero() && (out.Deadline.IsZero() || cur.Deadline.Before(out.Deadline)) {
+		out.Deadline = cur.Deadline
+	}
+	for i := range max(len(old.Kids), len(cur.Kids)) {
+		switch {
+		case i >= len(old.Kids):
+			out.Kids = append(out.Kids, cur.Kids[i])
+		case i >= len(cur.Kids):
+			out.Kids = append(out.Kids, old.Kids[i])
+		default:
+			out.Kids = append(out.Kids, mergeSequential(old.Kids[i], cur.Kids[i]))
+		}
+	}
+	return out
 }

@@ -68,6 +68,11 @@ type SpillStore interface {
 	Get(key []byte) ([]byte, bool, error)
 	// Scan calls fn, in key order, for every entry whose key starts with prefix; fn must copy what it keeps.
 	Scan(prefix []byte, fn func(key, value []byte) error) error
+	// ScanRange calls fn, in key order, for every entry with lower ≤ key < upper; fn must copy what it keeps.
+	ScanRange(lower, upper []byte, fn func(key, value []byte) error) error
+	// MultiGet looks up keys, which must be sorted, with one iterator, and calls fn(i, value) for each keys[i]
+	// found; fn must copy what it keeps.
+	MultiGet(keys [][]byte, fn func(i int, value []byte) error) error
 	// DeletePrefix removes every entry whose key starts with prefix.
 	DeletePrefix(prefix []byte) error
 	// Delete removes one entry.

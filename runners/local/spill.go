@@ -80,12 +80,22 @@ func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("kappa: spill store: "+format, args...))
 }
 
+// pebbleSpill is one consumer's store. Writes go to a batch, committed by Commit, when it grows past 4 MiB, and
+// before every read, so reads see every write before them.
 type pebbleSpill struct {
 	db *pebble.DB
 	b  *pebble.Batch
 }
 
-func (p *pebbleSpill) Set(k, v []byte) error { return p.b.Set(k, v, nil) }
+func (p *pebbleSpill) Set(k, v []byte) error {
+	if err := p.b.Set(k, v, nil); err != nil {
+		return err
+	}
+	if p.b.Len() > 4<<20 {
+		return p.Commit()
+	}
+	return nil
+}
 
 func (p *pebbleSpill) Commit() error {
 	if p.b.Empty() {
@@ -97,6 +107,9 @@ func (p *pebbleSpill) Commit() error {
 }
 
 func (p *pebbleSpill) Get(k []byte) ([]byte, bool, error) {
+	if err := p.Commit(); err != nil {
+		return nil, false, err
+	}
 	v, closer, err := p.db.Get(k)
 	if err == pebble.ErrNotFound {
 		return nil, false, nil
@@ -110,7 +123,14 @@ func (p *pebbleSpill) Get(k []byte) ([]byte, bool, error) {
 }
 
 func (p *pebbleSpill) Scan(prefix []byte, fn func(k, v []byte) error) error {
-	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	return p.ScanRange(prefix, prefixEnd(prefix), fn)
+}
+
+func (p *pebbleSpill) ScanRange(lower, upper []byte, fn func(k, v []byte) error) error {
+	if err := p.Commit(); err != nil {
+		return err
+	}
+	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return err
 	}
@@ -128,15 +148,43 @@ func (p *pebbleSpill) Scan(prefix []byte, fn func(k, v []byte) error) error {
 	return it.Close()
 }
 
+func (p *pebbleSpill) MultiGet(keys [][]byte, fn func(i int, v []byte) error) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := p.Commit(); err != nil {
+		return err
+	}
+	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: keys[0], UpperBound: append(bytes.Clone(keys[len(keys)-1]), 0)})
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		if !it.SeekGE(k) || !bytes.Equal(it.Key(), k) {
+			continue
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return err
+		}
+		if err := fn(i, v); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	return it.Close()
+}
+
 func (p *pebbleSpill) DeletePrefix(prefix []byte) error {
 	end := prefixEnd(prefix)
 	if end == nil {
 		end = bytes.Repeat([]byte{0xff}, len(prefix)+1)
 	}
-	return p.db.DeleteRange(prefix, end, pebble.NoSync)
+	return p.b.DeleteRange(prefix, end, nil)
 }
 
-func (p *pebbleSpill) Delete(k []byte) error { return p.db.Delete(k, pebble.NoSync) }
+func (p *pebbleSpill) Delete(k []byte) error { return p.b.Delete(k, nil) }
 
 // prefixEnd returns the smallest key greater than every key with the prefix (nil: no upper bound).
 func prefixEnd(prefix []byte) []byte {

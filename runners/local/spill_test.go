@@ -186,3 +186,134 @@ func TestSpillKeepsRSSNearBudget(t *testing.T) {
 	require.Greater(t, spilled, int64(1_000_000))
 	require.Less(t, kb<<10, int64(3*budget), "peak RSS should stay near the budget")
 }
+
+// everyOperatorJob runs W1-like events (with late ones in stream mode) through every keyed operator: sessions,
+// sliding-window slices, early and late firings, a processing-time trigger, GroupByKey, CoGroupByKey and Join,
+// Distinct, Top and ApproxCountDistinct, and a stateful DoFn with value, bag and map state and both timer domains.
+func everyOperatorJob(n int64, late bool) (*pipeline.Pipeline, *pipelinetest.Result[string]) {
+	p := pipeline.New()
+	s := p.Root()
+	elems := make([]pipelinetest.Timed[w1.Event], 0, n)
+	var held []pipelinetest.Timed[w1.Event]
+	for i := range n {
+		e := w1.Gen(i)
+		e.Key = e.Key[:7] // 100 keys
+		if late && i%50 == 0 {
+			held = append(held, pipelinetest.AtMillis(e, e.Time))
+			continue
+		}
+		for len(held) > 0 && held[0].Time < pipeline.Time(e.Time-90000) {
+			elems = append(elems, held[0])
+			held = held[1:]
+		}
+		elems = append(elems, pipelinetest.AtMillis(e, e.Time))
+	}
+	elems = append(elems, held...)
+	ev := pipeline.Read(s, pipelinetest.Source(elems, 1), pipeline.OutOfOrderness(2*time.Second))
+	kv := transforms.Map(s, ev, func(e w1.Event) transforms.KV[string, int64] {
+		return transforms.KV[string, int64]{Key: e.Key, Value: e.Value}
+	})
+	lateness := windowing.AllowedLateness(5 * time.Minute)
+	var outs []pipeline.PCollection[string]
+	add := func(name string, col pipeline.PCollection[transforms.KV[string, int64]]) {
+		outs = append(outs, windowing.Into(s, transforms.ParDo(s, col, transforms.DoFunc[transforms.KV[string, int64], string](
+			func(_ context.Context, e pipeline.Element[transforms.KV[string, int64]], emit transforms.Emitter[string]) error {
+				emit.Emit(fmt.Sprintf("%s %s %s=%d %s", name, e.Window, e.Value.Key, e.Value.Value, e.Pane))
+				return nil
+			})), windowing.Global{}))
+	}
+	sess := windowing.Into(s, kv, windowing.Sessions{Gap: 500 * time.Millisecond}, lateness)
+	add("sessions", transforms.SumPerKey(s.Scope("sessions"), sess))
+	add("sessions-gbk", transforms.Map(s, transforms.GroupByKey(s.Scope("sessions-gbk"), sess), func(g transforms.KV[string, iter.Seq[int64]]) transforms.KV[string, int64] {
+		return transforms.KV[string, int64]{Key: g.Key, Value: int64(len(transforms.Seq(g.Value)))}
+	}))
+	add("sliding", transforms.SumPerKey(s.Scope("sliding"), windowing.Into(s, kv, windowing.Sliding{Size: 3 * time.Minute, Period: time.Minute}, lateness)))
+	minutes := windowing.Into(s, kv, windowing.Fixed{Size: time.Minute}, lateness,
+		windowing.WithTrigger(windowing.AfterWatermark{Early: windowing.AfterCount{N: 50}, Late: windowing.AfterCount{N: 1}}),
+		windowing.AccumulatingPanes())
+	add("early", transforms.SumPerKey(s.Scope("early"), minutes))
+	ptime := windowing.Into(s, kv, windowing.Global{},
+		windowing.WithTrigger(windowing.Repeatedly{Trigger: windowing.AfterProcessingTime{Delay: 2 * time.Second}}))
+	add("ptime", transforms.CountPerKey(s.Scope("ptime"), ptime))
+	fixed := windowing.Into(s, kv, windowing.Fixed{Size: time.Minute}, lateness)
+	add("gbk", transforms.Map(s, transforms.GroupByKey(s.Scope("gbk"), fixed), func(g transforms.KV[string, iter.Seq[int64]]) transforms.KV[string, int64] {
+		vals := transforms.Seq(g.Value)
+		slices.Sort(vals)
+		return transforms.KV[string, int64]{Key: g.Key, Value: vals[0]*1000 + int64(len(vals))}
+	}))
+	evens := transforms.Filter(s, fixed, func(v transforms.KV[string, int64]) bool { return v.Value%100 == 0 })
+	add("join", transforms.Map(s, transforms.Join(s.Scope("join"), transforms.InnerJoin, fixed, evens), func(j transforms.Joined[string, int64, int64]) transforms.KV[string, int64] {
+		return transforms.KV[string, int64]{Key: j.Key, Value: j.Left * j.Right % 1000}
+	}))
+	add("distinct", transforms.Map(s, transforms.Distinct(s.Scope("distinct"), transforms.Values(s, fixed)), func(v int64) transforms.KV[string, int64] {
+		return transforms.KV[string, int64]{Key: "v", Value: v}
+	}))
+	add("top", transforms.Map(s, transforms.TopPerKey(s.Scope("top"), fixed, 3, func(a, b int64) bool { return a < b }), func(t transforms.KV[string, []int64]) transforms.KV[string, int64] {
+		return transforms.KV[string, int64]{Key: t.Key, Value: t.Value[0]*1_000_000 + t.Value[len(t.Value)-1]}
+	}))
+	add("approx", transforms.ApproxCountDistinctPerKey(s.Scope("approx"), fixed))
+	count := transforms.ValueState[int64]{Name: "count"}
+	bag := transforms.BagState[int64]{Name: "bag"}
+	seen := transforms.MapState[int64, bool]{Name: "seen"}
+	add("stateful", transforms.StatefulParDo(s.Scope("stateful"), fixed, transforms.StatefulFuncs[string, int64, transforms.KV[string, int64]]{
+		Process: func(_ context.Context, sc *transforms.StateContext[string], e pipeline.Element[int64], _ transforms.Emitter[transforms.KV[string, int64]]) error {
+			n, _ := count.Read(sc)
+			count.Write(sc, n+1)
+			bag.Add(sc, e.Value)
+			seen.Put(sc, e.Value%7, true)
+			sc.SetEventTimer("end", sc.Window().MaxTimestamp())
+			sc.SetProcessingTimer("tick", sc.Now().Add(3*time.Second))
+			return nil
+		},
+		Timer: func(_ context.Context, sc *transforms.StateContext[string], t transforms.Timer, emit transforms.Emitter[transforms.KV[string, int64]]) error {
+			if t.Name != "end" {
+				return nil
+			}
+			n, _ := count.Read(sc)
+			var sum int64
+			for v := range bag.Read(sc) {
+				sum += v
+			}
+			m := 0
+			for range seen.All(sc) {
+				m++
+			}
+			emit.Emit(transforms.KV[string, int64]{Key: sc.Key(), Value: n*1_000_000_000 + sum*10 + int64(m)})
+			return nil
+		}}))
+	return p, pipelinetest.Collect(s, transforms.Flatten(s, outs...))
+}
+
+// Every keyed operator honours the state budget: with a 1-byte budget (all state spilled after every
+// micro-batch) each gives exactly its in-memory results, in batch and in stream mode with late data.
+func TestSpillEveryKeyedOperator(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mode local.Mode
+		late bool
+	}{{"batch", local.Batch, false}, {"stream with late data", local.Stream, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 6000
+			run := func(budget int64) ([]string, local.Stats) {
+				p, res := everyOperatorJob(n, tc.late)
+				clock := newTickClock(50 * time.Millisecond)
+				cfg := local.Config{Workers: 2, Mode: tc.mode, BatchRecords: 250, Now: clock.Now, StateMemory: budget}
+				if budget > 0 {
+					cfg.SpillDir = t.TempDir()
+				}
+				r := pipelinetest.Run(t, p, cfg)
+				got := res.Values()
+				slices.Sort(got)
+				return got, r.Stats()
+			}
+			want, st := run(0)
+			require.Zero(t, st.Spilled)
+			got, st := run(1)
+			require.Greater(t, st.Spilled, int64(n/10))
+			for _, prefix := range []string{"sessions ", "sessions-gbk ", "sliding ", "early ", "ptime ", "gbk ", "join ", "distinct ", "top ", "approx ", "stateful "} {
+				require.Equal(t, withPrefix(want, prefix), withPrefix(got, prefix), "%s", prefix)
+				require.NotEmpty(t, withPrefix(want, prefix), "%s has output", prefix)
+			}
+		})
+	}
+}
