@@ -16,42 +16,117 @@ import (
 // processed.
 type StateAccess interface {
 	cells() map[string]any
+	clocks() (watermark pipeline.Time, now time.Time)
+}
+
+// TTL gives the values of a state declaration a time to live, like Flink's StateTtlConfig: a value written more
+// than After ago is not visible any more (reads see no value), and the runner removes expired values in the
+// background (a few keys per micro-batch) and when it checkpoints. Writes (Write, Add, Put) restart the clock;
+// reads do not. For MapState each entry has its own clock; for the other states the whole cell has one. The
+// zero TTL keeps values until their window's state goes.
+type TTL struct {
+	// After is how long a value lives after its last write (0: forever).
+	After time.Duration
+	// Clock is EventTime (the zero value: the input watermark is the clock, so replays expire data exactly as the
+	// live run did) or ProcessingTime (the runner's clock, Flink's only choice before 2.0).
+	Clock TimeDomain
+}
+
+// now returns the TTL's clock reading, in milliseconds; ok is false before the event-time clock has started.
+func (t TTL) now(sa StateAccess) (int64, bool) {
+	wm, now := sa.clocks()
+	if t.Clock == ProcessingTime {
+		return now.UnixMilli(), true
+	}
+	if wm == pipeline.MinTime {
+		return 0, false
+	}
+	return int64(wm), true
+}
+
+// expiring is a state value with the time of its last write. It implements engine.Expiring, so the runner can
+// remove it once expired without knowing its type.
+type expiring[X any] struct {
+	V     X
+	At    int64 // milliseconds on the TTL's clock
+	Life  int64 // milliseconds
+	Clock TimeDomain
+}
+
+func (e expiring[X]) expiredAt(wm pipeline.Time, now time.Time) bool {
+	if e.Clock == ProcessingTime {
+		return now.UnixMilli() >= e.At+e.Life
+	}
+	return wm != pipeline.MinTime && int64(wm) >= e.At+e.Life
+}
+
+// ExpireBefore reports whether the value has expired at watermark wm and processing time now.
+func (e expiring[X]) ExpireBefore(wm pipeline.Time, now time.Time) bool { return e.expiredAt(wm, now) }
+
+// loadCell reads a cell written by storeCell, hiding (and removing) an expired value.
+func loadCell[X any](sa StateAccess, name string, ttl TTL) (X, bool) {
+	c := sa.cells()
+	if ttl.After <= 0 {
+		x, ok := c[name].(X)
+		return x, ok
+	}
+	var zero X
+	e, ok := c[name].(expiring[X])
+	if !ok {
+		return zero, false
+	}
+	if e.expiredAt(sa.clocks()) {
+		delete(c, name)
+		return zero, false
+	}
+	return e.V, true
+}
+
+// storeCell writes a cell, stamped with the TTL's clock when it has one.
+func storeCell[X any](sa StateAccess, name string, ttl TTL, x X) {
+	c := sa.cells()
+	if ttl.After <= 0 {
+		engine.RegisterGob[X]()
+		c[name] = x
+		return
+	}
+	engine.RegisterGob[expiring[X]]()
+	at, _ := ttl.now(sa)
+	c[name] = expiring[X]{V: x, At: at, Life: ttl.After.Milliseconds(), Clock: ttl.Clock}
 }
 
 // ValueState is a single value per key and window.
-type ValueState[T any] struct{ Name string }
-
-// Read returns the value and whether one was written.
-func (v ValueState[T]) Read(sa StateAccess) (T, bool) {
-	x, ok := sa.cells()[v.Name].(T)
-	return x, ok
+type ValueState[T any] struct {
+	Name string
+	// TTL, when set, makes the value expire (see TTL).
+	TTL TTL
 }
+
+// Read returns the value and whether one was written (and has not expired).
+func (v ValueState[T]) Read(sa StateAccess) (T, bool) { return loadCell[T](sa, v.Name, v.TTL) }
 
 // Write stores x.
-func (v ValueState[T]) Write(sa StateAccess, x T) {
-	engine.RegisterGob[T]()
-	sa.cells()[v.Name] = x
-}
+func (v ValueState[T]) Write(sa StateAccess, x T) { storeCell(sa, v.Name, v.TTL, x) }
 
 // Clear removes the value.
 func (v ValueState[T]) Clear(sa StateAccess) { delete(sa.cells(), v.Name) }
 
 // BagState is an append-only collection of values per key and window.
-type BagState[T any] struct{ Name string }
+type BagState[T any] struct {
+	Name string
+	// TTL, when set, makes the whole bag expire After its last Add (see TTL).
+	TTL TTL
+}
 
 // Add appends x.
 func (b BagState[T]) Add(sa StateAccess, x T) {
-	c := sa.cells()
-	s, ok := c[b.Name].([]T)
-	if !ok {
-		engine.RegisterGob[[]T]()
-	}
-	c[b.Name] = append(s, x)
+	s, _ := loadCell[[]T](sa, b.Name, b.TTL)
+	storeCell(sa, b.Name, b.TTL, append(s, x))
 }
 
 // Read returns the values in insertion order.
 func (b BagState[T]) Read(sa StateAccess) iter.Seq[T] {
-	s, _ := sa.cells()[b.Name].([]T)
+	s, _ := loadCell[[]T](sa, b.Name, b.TTL)
 	s = s[:len(s):len(s)]
 	return func(yield func(T) bool) {
 		for _, x := range s {
@@ -64,7 +139,7 @@ func (b BagState[T]) Read(sa StateAccess) iter.Seq[T] {
 
 // Len returns the number of values.
 func (b BagState[T]) Len(sa StateAccess) int {
-	s, _ := sa.cells()[b.Name].([]T)
+	s, _ := loadCell[[]T](sa, b.Name, b.TTL)
 	return len(s)
 }
 
@@ -72,9 +147,27 @@ func (b BagState[T]) Len(sa StateAccess) int {
 func (b BagState[T]) Clear(sa StateAccess) { delete(sa.cells(), b.Name) }
 
 // MapState is a map per key and window.
-type MapState[K comparable, V any] struct{ Name string }
+type MapState[K comparable, V any] struct {
+	Name string
+	// TTL, when set, makes each entry expire After its last Put (see TTL): a map of ids seen with a TTL of a
+	// day is a day-long deduplication.
+	TTL TTL
+}
 
-func (m MapState[K, V]) get(sa StateAccess, create bool) map[K]V {
+// ttlMap holds a MapState with a TTL: every entry has its own clock.
+type ttlMap[K comparable, V any] map[K]expiring[V]
+
+// ExpireBefore removes the expired entries and reports whether the map is empty.
+func (m ttlMap[K, V]) ExpireBefore(wm pipeline.Time, now time.Time) bool {
+	for k, e := range m {
+		if e.expiredAt(wm, now) {
+			delete(m, k)
+		}
+	}
+	return len(m) == 0
+}
+
+func (m MapState[K, V]) plain(sa StateAccess, create bool) map[K]V {
 	c := sa.cells()
 	x, _ := c[m.Name].(map[K]V)
 	if x == nil && create {
@@ -85,21 +178,68 @@ func (m MapState[K, V]) get(sa StateAccess, create bool) map[K]V {
 	return x
 }
 
+func (m MapState[K, V]) timed(sa StateAccess, create bool) ttlMap[K, V] {
+	c := sa.cells()
+	x, _ := c[m.Name].(ttlMap[K, V])
+	if x == nil && create {
+		engine.RegisterGob[ttlMap[K, V]]()
+		x = ttlMap[K, V]{}
+		c[m.Name] = x
+	}
+	return x
+}
+
 // Put stores v under k.
-func (m MapState[K, V]) Put(sa StateAccess, k K, v V) { m.get(sa, true)[k] = v }
+func (m MapState[K, V]) Put(sa StateAccess, k K, v V) {
+	if m.TTL.After <= 0 {
+		m.plain(sa, true)[k] = v
+		return
+	}
+	at, _ := m.TTL.now(sa)
+	m.timed(sa, true)[k] = expiring[V]{V: v, At: at, Life: m.TTL.After.Milliseconds(), Clock: m.TTL.Clock}
+}
 
 // Get returns the value under k.
 func (m MapState[K, V]) Get(sa StateAccess, k K) (V, bool) {
-	v, ok := m.get(sa, false)[k]
-	return v, ok
+	if m.TTL.After <= 0 {
+		v, ok := m.plain(sa, false)[k]
+		return v, ok
+	}
+	tm := m.timed(sa, false)
+	e, ok := tm[k]
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	if e.expiredAt(sa.clocks()) {
+		delete(tm, k)
+		var zero V
+		return zero, false
+	}
+	return e.V, true
 }
 
 // Delete removes k.
-func (m MapState[K, V]) Delete(sa StateAccess, k K) { delete(m.get(sa, false), k) }
+func (m MapState[K, V]) Delete(sa StateAccess, k K) {
+	if m.TTL.After <= 0 {
+		delete(m.plain(sa, false), k)
+		return
+	}
+	delete(m.timed(sa, false), k)
+}
 
 // All iterates over the entries (in no particular order).
 func (m MapState[K, V]) All(sa StateAccess) iter.Seq2[K, V] {
-	return maps.All(maps.Clone(m.get(sa, false)))
+	if m.TTL.After <= 0 {
+		return maps.All(maps.Clone(m.plain(sa, false)))
+	}
+	tm := m.timed(sa, false)
+	tm.ExpireBefore(sa.clocks())
+	out := make(map[K]V, len(tm))
+	for k, e := range tm {
+		out[k] = e.V
+	}
+	return maps.All(out)
 }
 
 // Clear empties the map.
@@ -109,22 +249,22 @@ func (m MapState[K, V]) Clear(sa StateAccess) { delete(sa.cells(), m.Name) }
 type CombiningState[In, Acc, Out any] struct {
 	Name     string
 	Combiner Combiner[In, Acc, Out]
+	// TTL, when set, makes the accumulator expire After its last Add (see TTL).
+	TTL TTL
 }
 
 // Add folds in x.
 func (c CombiningState[In, Acc, Out]) Add(sa StateAccess, x In) {
-	cells := sa.cells()
-	acc, ok := cells[c.Name].(Acc)
+	acc, ok := loadCell[Acc](sa, c.Name, c.TTL)
 	if !ok {
-		engine.RegisterGob[Acc]()
 		acc = c.Combiner.CreateAccumulator()
 	}
-	cells[c.Name] = c.Combiner.AddInput(acc, x)
+	storeCell(sa, c.Name, c.TTL, c.Combiner.AddInput(acc, x))
 }
 
 // Read returns the combined output (of an empty accumulator when nothing was added).
 func (c CombiningState[In, Acc, Out]) Read(sa StateAccess) Out {
-	acc, ok := sa.cells()[c.Name].(Acc)
+	acc, ok := loadCell[Acc](sa, c.Name, c.TTL)
 	if !ok {
 		acc = c.Combiner.CreateAccumulator()
 	}
@@ -164,6 +304,8 @@ type StateContext[K comparable] struct {
 }
 
 func (sc *StateContext[K]) cells() map[string]any { return sc.kc.Cells() }
+
+func (sc *StateContext[K]) clocks() (pipeline.Time, time.Time) { return sc.kc.Watermark, sc.kc.Now }
 
 // Key returns the key being processed.
 func (sc *StateContext[K]) Key() K { return sc.kc.Key }

@@ -528,6 +528,11 @@ func (c *stateConsumer[K, V, Out]) Snapshot(w io.Writer, full bool) (bool, error
 	if full {
 		s.Entries = make([]stateEntrySnap[K], 0, len(c.keys))
 		for k, ks := range c.keys {
+			c.expire(ks) // a checkpoint drops expired state (TTL)
+			if len(ks.cells) == 0 && len(ks.timers) == 0 {
+				delete(c.keys, k)
+				continue
+			}
 			s.Entries = append(s.Entries, stateEntrySnap[K]{K: k.k, W: k.w, Cells: ks.cells, Timers: ks.timers})
 		}
 		if err := c.scanSpilled(func(k skey[K], sk spilledKeyState) error {

@@ -181,6 +181,58 @@ type stateConsumer[K comparable, V, Out any] struct {
 	ckOverflow     bool
 	sp             *stateSpill[K]   // when state has been spilled
 	spilledChanged map[skey[K]]bool // keys whose changed state went to disk since the last snapshot
+	sweep          []skey[K]        // keys left to check for expired state in the current pass
+}
+
+// Expiring is implemented by state cell values with a time to live (transforms.TTL): ExpireBefore removes what
+// has expired at watermark wm and processing time now, and reports whether the whole value has.
+type Expiring interface {
+	ExpireBefore(wm pipeline.Time, now time.Time) bool
+}
+
+// sweepPerAdvance is how many keys each Advance checks for expired state.
+const sweepPerAdvance = 1024
+
+// expire removes the expired cells of k's state and reports whether any went.
+func (c *stateConsumer[K, V, Out]) expire(ks *keyState) bool {
+	gone := false
+	for name, v := range ks.cells {
+		if e, ok := v.(Expiring); ok && e.ExpireBefore(c.wm, c.now) {
+			delete(ks.cells, name)
+			gone = true
+		}
+	}
+	return gone
+}
+
+// sweepExpired checks a few keys for expired state (background TTL cleanup); a key left with nothing goes.
+func (c *stateConsumer[K, V, Out]) sweepExpired() {
+	if len(c.sweep) == 0 {
+		if len(c.keys) == 0 {
+			return
+		}
+		c.sweep = make([]skey[K], 0, len(c.keys))
+		for k := range c.keys {
+			c.sweep = append(c.sweep, k)
+		}
+	}
+	n := min(sweepPerAdvance, len(c.sweep))
+	for _, k := range c.sweep[len(c.sweep)-n:] {
+		ks := c.keys[k]
+		if ks == nil || !c.expire(ks) {
+			continue
+		}
+		if len(ks.cells) == 0 && len(ks.timers) == 0 {
+			delete(c.keys, k)
+			if c.w.TrackChanges {
+				c.ckGone = append(c.ckGone, k)
+			}
+			continue
+		}
+		c.mark(k, ks)
+	}
+	clear(c.sweep[len(c.sweep)-n:])
+	c.sweep = c.sweep[:len(c.sweep)-n]
 }
 
 // mark records that the state of k changed since the last snapshot.
@@ -346,6 +398,7 @@ func (c *stateConsumer[K, V, Out]) Advance(wm pipeline.Time, now time.Time) erro
 			c.ckGone = append(c.ckGone, te.key)
 		}
 	}
+	c.sweepExpired()
 	if c.wm == pipeline.MaxTime && (len(c.keys) > 0 || (c.sp != nil && c.sp.keys)) {
 		clear(c.keys) // the global window ends with the input
 		if c.sp != nil && c.sp.keys {
