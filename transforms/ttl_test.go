@@ -19,7 +19,7 @@ func TestStateTTLEventTimeDedup(t *testing.T) {
 	at := func(s int64) time.Time { return time.UnixMilli(s * 1000) }
 	ts := teststream.New[skv](time.Unix(5000, 0)).
 		AddElements(teststream.At(skv{Key: "u", Value: 1}, at(1))).AdvanceWatermark(at(1)).
-		AddElements(teststream.At(skv{Key: "u", Value: 1}, at(5))).AdvanceWatermark(at(5)). // duplicate: dropped
+		AddElements(teststream.At(skv{Key: "u", Value: 1}, at(5))).AdvanceWatermark(at(5)).  // duplicate: dropped
 		AddElements(teststream.At(skv{Key: "u", Value: 2}, at(6))).AdvanceWatermark(at(12)). // id 1 expires at 11
 		AddElements(teststream.At(skv{Key: "u", Value: 1}, at(12))).                         // passes again
 		AddElements(teststream.At(skv{Key: "u", Value: 2}, at(13)))                          // id 2 lives until 16: dropped
@@ -45,11 +45,11 @@ func TestStateTTLProcessingTime(t *testing.T) {
 	last := transforms.ValueState[int]{Name: "last", TTL: transforms.TTL{After: time.Minute, Clock: transforms.ProcessingTime}}
 	ts := teststream.New[skv](time.Unix(5000, 0)).
 		AddElements(teststream.At(skv{Key: "a", Value: 1}, time.UnixMilli(1000))).
-		AdvanceProcessingTime(30*time.Second).
+		AdvanceProcessingTime(30 * time.Second).
 		AddElements(teststream.At(skv{Key: "a", Value: 2}, time.UnixMilli(2000))). // sees 1; writes 2 at +30 s
-		AdvanceProcessingTime(45*time.Second).
+		AdvanceProcessingTime(45 * time.Second).
 		AddElements(teststream.At(skv{Key: "a", Value: 3}, time.UnixMilli(3000))). // +75 s: sees 2 (written +30 s)
-		AdvanceProcessingTime(2*time.Minute).
+		AdvanceProcessingTime(2 * time.Minute).
 		AddElements(teststream.At(skv{Key: "a", Value: 4}, time.UnixMilli(4000))) // +195 s: 3 expired at +135 s
 	p := pipeline.New()
 	s := p.Root()
