@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -156,6 +157,13 @@ func (r *readOp[T]) Bounded() bool { return r.src.Bounded() }
 func (r *readOp[T]) IdleTimeout() time.Duration { return r.cfg.idle }
 
 func (r *readOp[T]) HasDeadLetters() bool { return r.dlq }
+
+// SetDefaultLogger passes the runner's logger to the source when it implements DefaultLogger.
+func (r *readOp[T]) SetDefaultLogger(l *slog.Logger) {
+	if d, ok := r.src.(DefaultLogger); ok {
+		d.SetDefaultLogger(l)
+	}
+}
 
 func (r *readOp[T]) Splits(ctx context.Context) ([]Split, error) { return r.src.Splits(ctx) }
 

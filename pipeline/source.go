@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -145,6 +146,13 @@ func (e *RecordError) Error() string {
 
 // Unwrap returns the cause.
 func (e *RecordError) Unwrap() error { return e.Err }
+
+// DefaultLogger is implemented by sources that log (connectors with a client of their own): the runner calls
+// SetDefaultLogger with the job's logger before it lists splits, so that their logs — and their client
+// library's — go where the job's go. A logger given in the source's own configuration takes precedence.
+type DefaultLogger interface {
+	SetDefaultLogger(l *slog.Logger)
+}
 
 // Acknowledger is implemented by sources that confirm consumption upstream (Kafka consumer-group offsets, Kinesis
 // checkpoints). The runner calls Ack only after the checkpoint holding these positions is durable, so nothing

@@ -36,6 +36,44 @@ func (e *unknownTopicError) Error() string {
 
 func (e *unknownTopicError) Is(target error) bool { return target == ErrUnknownTopic }
 
+// ErrTopicLost is matched (errors.Is) by the error a source returns when the topic it reads is not the one its
+// positions belong to any more: deleted (the error also matches ErrUnknownTopic), deleted and created again (a
+// new topic ID), or holding fewer records than a position — what a broker that restarted without its data
+// leaves behind. Reading on would skip or re-read records silently; the job must be restarted without its
+// checkpoint (or its consumer group's offsets) to read the topic as it is now.
+var ErrTopicLost = errors.New("kafkaio: topic lost")
+
+// topicLostError says why a topic's positions no longer apply; gone also makes it an ErrUnknownTopic.
+type topicLostError struct {
+	name, loc, topic, why string
+	gone                  bool
+}
+
+func (e *topicLostError) Error() string {
+	return fmt.Sprintf("%s: %s: topic %q %s", e.name, e.loc, e.topic, e.why)
+}
+
+func (e *topicLostError) Is(target error) bool {
+	return target == ErrTopicLost || (e.gone && target == ErrUnknownTopic)
+}
+
+// lostAdvice ends every topicLostError message.
+const lostAdvice = "(a broker restarted without its data, or the topic was deleted); restart the job without its checkpoint or consumer group offsets to read the topic as it is now"
+
+func topicGone(name, loc, topic string) error {
+	return &topicLostError{name: name, loc: loc, topic: topic, gone: true, why: "no longer exists " + lostAdvice}
+}
+
+func topicRecreated(name, loc, topic string, was, now [16]byte) error {
+	return &topicLostError{name: name, loc: loc, topic: topic, why: fmt.Sprintf(
+		"was created again (topic ID %s, now %s): the position belongs to the old topic %s", formatTopicID(was), formatTopicID(now), lostAdvice)}
+}
+
+func topicBehind(name, loc, topic string, partition int32, end, next int64) error {
+	return &topicLostError{name: name, loc: loc, topic: topic, why: fmt.Sprintf(
+		"lost records: partition %d ends at offset %d, before the position %d %s", partition, end, next, lostAdvice)}
+}
+
 // unavailableError says that no broker answered for a while, with the last failure seen.
 type unavailableError struct {
 	name  string
@@ -157,15 +195,16 @@ func closeClient(cl *kgo.Client, h *health) {
 	cl.Close()
 }
 
-// kgoLogger sends kgo's logs to slog: kgo errors as warnings, kgo warnings as info, the rest as debug.
+// kgoLogger sends the Kafka client's (kgo's) logs to the job's slog logger. kgo repeats its warnings on every
+// retry (a 37 s broker outage made 190 of them), and kafkaio already reports broker failures itself, as warnings
+// at most every few seconds, and as errors once Timeout passes: so kgo's (rare) errors are logged as warnings,
+// its warnings at Debug, and its info and debug logs are dropped.
 type kgoLogger struct{ l *slog.Logger }
 
 func (k kgoLogger) Level() kgo.LogLevel {
 	ctx := context.Background()
 	switch {
 	case k.l.Enabled(ctx, slog.LevelDebug):
-		return kgo.LogLevelDebug
-	case k.l.Enabled(ctx, slog.LevelInfo):
 		return kgo.LogLevelWarn
 	case k.l.Enabled(ctx, slog.LevelWarn):
 		return kgo.LogLevelError
@@ -175,11 +214,8 @@ func (k kgoLogger) Level() kgo.LogLevel {
 
 func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	lv := slog.LevelDebug
-	switch level {
-	case kgo.LogLevelError:
+	if level == kgo.LogLevelError {
 		lv = slog.LevelWarn
-	case kgo.LogLevelWarn:
-		lv = slog.LevelInfo
 	}
 	k.l.Log(context.Background(), lv, "kgo: "+msg, keyvals...)
 }

@@ -23,6 +23,8 @@ import (
 type Source[T any] struct {
 	cfg  ReadConfig[T]
 	name string
+	// ownLogger says that ReadConfig.Logger was set: the runner's logger (SetDefaultLogger) does not replace it.
+	ownLogger bool
 
 	mu      sync.Mutex
 	member  *member // consumer-group mode, created by the first Splits or Open
@@ -30,7 +32,23 @@ type Source[T any] struct {
 	// latest holds, with Start = Latest, the end offsets of the partitions listed by the first Splits call:
 	// those partitions start there, partitions created later start at their beginning.
 	latest map[int32]int64
+	// topicID is the topic's ID when this source first saw it (zero: not yet, or a broker without topic IDs).
+	topicID [16]byte
+	// check caches the topic's current state for idle readers, refreshed at most every verifyEvery.
+	check topicCheck
 }
+
+// topicCheck is a cached metadata answer about the topic: whether it exists, and its ID.
+type topicCheck struct {
+	mu     sync.Mutex
+	at     time.Time
+	exists bool
+	id     [16]byte
+	ok     bool // at least one answer
+}
+
+// verifyEvery is how often idle readers check, through the source, that their topic is still the one they read.
+const verifyEvery = time.Second
 
 var (
 	_ pipeline.Source[[]byte] = (*Source[[]byte])(nil)
@@ -44,7 +62,15 @@ func NewSource[T any](cfg ReadConfig[T]) (*Source[T], error) {
 		return nil, err
 	}
 	c := cfg.withDefaults()
-	return &Source[T]{cfg: c, name: sourceName(c.Brokers, c.Topic)}, nil
+	return &Source[T]{cfg: c, name: sourceName(c.Brokers, c.Topic), ownLogger: cfg.Logger != nil}, nil
+}
+
+// SetDefaultLogger makes the source, and the Kafka client under it, log to l (the job's logger, set by the
+// runner before it reads) unless ReadConfig.Logger names one (pipeline.DefaultLogger).
+func (s *Source[T]) SetDefaultLogger(l *slog.Logger) {
+	if l != nil && !s.ownLogger {
+		s.cfg.Logger = l
+	}
 }
 
 // Name is kafka://broker[,broker]/topic.
@@ -144,7 +170,80 @@ func (s *Source[T]) listPartitions(ctx context.Context) ([]int32, error) {
 		return nil, fmt.Errorf("%s: %w", s.name, err)
 	}
 	defer closeClient(cl, h)
-	return listPartitions(ctx, cl, h, s.name, s.cfg.Topic, s.cfg.Timeout)
+	ps, id, err := topicMetadata(ctx, cl, h, s.name, s.cfg.Topic, s.cfg.Timeout)
+	if err != nil {
+		if known := s.knownTopicID(); known != ([16]byte{}) && errors.Is(err, ErrUnknownTopic) {
+			return nil, topicGone(s.name, "list partitions", s.cfg.Topic)
+		}
+		return nil, err
+	}
+	if err := s.noteTopicID("list partitions", id); err != nil {
+		return nil, err
+	}
+	return ps, nil
+}
+
+// knownTopicID returns the topic ID this source first saw (zero when none).
+func (s *Source[T]) knownTopicID() [16]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.topicID
+}
+
+// noteTopicID records the first topic ID seen, and refuses a different one later: the topic was created again
+// while the job ran.
+func (s *Source[T]) noteTopicID(loc string, id [16]byte) error {
+	if id == ([16]byte{}) {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch s.topicID {
+	case [16]byte{}:
+		s.topicID = id
+	case id:
+	default:
+		return topicRecreated(s.name, loc, s.cfg.Topic, s.topicID, id)
+	}
+	return nil
+}
+
+// currentTopic reports whether the topic exists and its ID, from a metadata answer at most verifyEvery old
+// (asked with cl, waiting at most wait; ok is false without any answer yet). Broker failures are ignored here:
+// the readers' health tracking reports them.
+func (s *Source[T]) currentTopic(ctx context.Context, cl *kgo.Client, wait time.Duration) (exists bool, id [16]byte, ok bool) {
+	c := &s.check
+	c.mu.Lock()
+	if time.Since(c.at) < verifyEvery {
+		defer c.mu.Unlock()
+		return c.exists, c.id, c.ok
+	}
+	c.at = time.Now()
+	c.mu.Unlock()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(s.cfg.Topic)
+	req.Topics = append(req.Topics, rt)
+	rctx, cancel := context.WithTimeout(ctx, max(wait, 100*time.Millisecond))
+	resp, err := req.RequestWith(rctx, cl)
+	cancel()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		return c.exists, c.id, c.ok
+	}
+	c.exists, c.id, c.ok = false, [16]byte{}, true
+	for _, t := range resp.Topics {
+		if t.Topic != nil && *t.Topic == s.cfg.Topic {
+			switch err := kerr.ErrorForCode(t.ErrorCode); {
+			case err == nil:
+				c.exists, c.id = true, t.TopicID
+			case !errors.Is(err, kerr.UnknownTopicOrPartition):
+				c.ok = false // some other answer: no conclusion
+			}
+		}
+	}
+	return c.exists, c.id, c.ok
 }
 
 // Open opens the reader of a partition at pos, or, when pos is nil, at the group's committed offset (group
@@ -157,7 +256,7 @@ func (s *Source[T]) Open(ctx context.Context, split pipeline.Split, pos []byte) 
 	r := &reader[T]{src: s, cfg: &s.cfg, partition: p, next: -1, end: -1}
 	r.loc = "partition " + split.ID
 	if pos != nil {
-		if r.next, err = decodePosition(pos); err != nil {
+		if r.next, r.posTopicID, err = decodePosition(pos); err != nil {
 			return nil, fmt.Errorf("%s: partition %d: %w", s.name, p, err)
 		}
 	}
@@ -197,7 +296,7 @@ func (s *Source[T]) Ack(ctx context.Context, positions map[string][]byte) error 
 		if err != nil {
 			return fmt.Errorf("%s: ack: %w", s.name, err)
 		}
-		off, err := decodePosition(pos)
+		off, _, err := decodePosition(pos)
 		if err != nil {
 			return fmt.Errorf("%s: ack partition %d: %w", s.name, p, err)
 		}
@@ -256,11 +355,14 @@ type reader[T any] struct {
 	cl *kgo.Client
 	h  *health
 
-	next    int64 // offset of the next record; -1 until resolved
-	end     int64 // bounded mode: the split ends at this offset
-	pending []*kgo.Record
-	posBuf  []byte
-	closed  bool
+	next int64 // offset of the next record; -1 until resolved
+	end  int64 // bounded mode: the split ends at this offset
+	// topicID is the ID of the topic read (zero: a broker without topic IDs); posTopicID the one in the position
+	// the reader was opened at (zero: none, or a position written before kafkaio kept topic IDs).
+	topicID, posTopicID [16]byte
+	pending             []*kgo.Record
+	posBuf              []byte
+	closed              bool
 
 	member    *member // group mode
 	assignSeq uint64  // the assignment the reader's position belongs to
@@ -277,13 +379,31 @@ func (r *reader[T]) open(ctx context.Context) error {
 		return fmt.Errorf("%s: %s: %w", name, r.loc, err)
 	}
 	defer closeClient(admin, h)
+	_, id, err := topicMetadata(ctx, admin, h, name+": "+r.loc, cfg.Topic, cfg.Timeout)
+	if errors.Is(err, ErrUnknownTopic) {
+		if r.next >= 0 { // a position for a topic that is gone
+			return topicGone(name, fmt.Sprintf("%s offset %d", r.loc, r.next), cfg.Topic)
+		}
+		return fmt.Errorf("%s: %s: %w", name, r.loc, &unknownTopicError{topic: cfg.Topic})
+	}
+	if err != nil {
+		return err
+	}
+	if r.posTopicID != ([16]byte{}) && id != ([16]byte{}) && id != r.posTopicID {
+		return topicRecreated(name, fmt.Sprintf("%s offset %d", r.loc, r.next), cfg.Topic, r.posTopicID, id)
+	}
+	if err := r.src.noteTopicID(r.loc, id); err != nil {
+		return err
+	}
+	r.topicID = id
+	fromPosition := r.next >= 0
 	if r.next < 0 && r.member != nil {
 		off, err := fetchGroupOffset(ctx, admin, h, name, cfg.Group, cfg.Topic, r.partition, cfg.Timeout)
 		if err != nil {
 			return err
 		}
 		if off >= 0 {
-			r.next = off
+			r.next, fromPosition = off, true
 			cfg.Logger.Debug("kafka split starts at the group's committed offset", "source", name, "partition", r.partition, "offset", off)
 		}
 	}
@@ -308,9 +428,16 @@ func (r *reader[T]) open(ctx context.Context) error {
 			return err
 		}
 	}
-	if cfg.Bounded {
-		if r.end, err = listOffset(ctx, admin, h, name, cfg.Topic, r.partition, listLatest, cfg.Timeout); err != nil {
+	if cfg.Bounded || fromPosition {
+		end, err := listOffset(ctx, admin, h, name, cfg.Topic, r.partition, listLatest, cfg.Timeout)
+		if err != nil {
 			return err
+		}
+		if fromPosition && r.next > end { // the records before the position are gone: the broker lost data
+			return topicBehind(name, fmt.Sprintf("%s offset %d", r.loc, r.next), cfg.Topic, r.partition, end, r.next)
+		}
+		if cfg.Bounded {
+			r.end = end
 		}
 	}
 	return r.startFetching()
@@ -409,10 +536,33 @@ func (r *reader[T]) poll(ctx context.Context, maxRecords int, wait time.Duration
 		if err := r.h.unavailable(fmt.Sprintf("%s: fetch from offset %d", r.loc, r.next), r.cfg.Timeout); err != nil {
 			return err
 		}
+		if err := r.verifyTopic(ctx, wait); err != nil {
+			return err
+		}
 		if !bounded {
 			return nil
 		}
 	}
+}
+
+// verifyTopic checks, when a poll found nothing, that the topic still exists with the ID the reader read it
+// under: a broker that restarted without its data (the topic gone, or created again, empty, by the broker's seed
+// topics or a producer) would otherwise leave the reader waiting silently at an offset of the lost topic, and a
+// job draining when idle would finish as if it had read everything.
+func (r *reader[T]) verifyTopic(ctx context.Context, wait time.Duration) error {
+	if r.topicID == ([16]byte{}) {
+		return nil // the broker has no topic IDs: kgo reports a deleted topic, a recreated one goes unseen
+	}
+	exists, id, ok := r.src.currentTopic(ctx, r.cl, min(wait, time.Second))
+	switch {
+	case !ok:
+		return nil
+	case !exists:
+		return topicGone(r.src.name, fmt.Sprintf("%s offset %d", r.loc, r.next), r.cfg.Topic)
+	case id != r.topicID && id != ([16]byte{}):
+		return topicRecreated(r.src.name, fmt.Sprintf("%s offset %d", r.loc, r.next), r.cfg.Topic, r.topicID, id)
+	}
+	return nil
 }
 
 func (r *reader[T]) fetchError(err error) error {
@@ -420,15 +570,47 @@ func (r *reader[T]) fetchError(err error) error {
 	var dl *kgo.ErrDataLoss
 	switch {
 	case errors.Is(err, kerr.OffsetOutOfRange):
+		if lost := r.diagnose(); lost != nil {
+			return lost
+		}
 		return fmt.Errorf("%s: %s: offset %d is out of range (deleted by retention, or the topic was recreated): %w", name, loc, r.next, err)
 	case errors.As(err, &dl):
 		return fmt.Errorf("%s: %s: data loss at offset %d: %w", name, loc, r.next, err)
 	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
+		if lost := r.diagnose(); lost != nil {
+			return lost
+		}
 		return fmt.Errorf("%s: %s offset %d: %w", name, loc, r.next, &unknownTopicError{topic: r.cfg.Topic})
 	case errors.Is(err, kgo.ErrClientClosed):
 		return fmt.Errorf("%s: %s: reader closed: %w", name, loc, err)
 	}
 	return fmt.Errorf("%s: %s: fetch at offset %d: %w", name, loc, r.next, err)
+}
+
+// diagnose says, after a fetch error, whether the topic was lost: gone, created again, or ending before the
+// reader's position. nil when it cannot tell (no broker answer) or the topic is as it was.
+func (r *reader[T]) diagnose() error {
+	ctx, cancel := context.WithTimeout(context.Background(), min(r.cfg.Timeout, 5*time.Second))
+	defer cancel()
+	loc := fmt.Sprintf("%s offset %d", r.loc, r.next)
+	r.src.check.mu.Lock()
+	r.src.check.at = time.Time{} // ask now
+	r.src.check.mu.Unlock()
+	exists, id, ok := r.src.currentTopic(ctx, r.cl, 5*time.Second)
+	switch {
+	case !ok:
+		return nil
+	case !exists:
+		return topicGone(r.src.name, loc, r.cfg.Topic)
+	case r.topicID != ([16]byte{}) && id != ([16]byte{}) && id != r.topicID:
+		return topicRecreated(r.src.name, loc, r.cfg.Topic, r.topicID, id)
+	}
+	h := newHealth(r.src.name, r.cfg.Logger)
+	end, err := listOffset(ctx, r.cl, h, r.src.name, r.cfg.Topic, r.partition, listLatest, min(r.cfg.Timeout, 5*time.Second))
+	if err == nil && end < r.next {
+		return topicBehind(r.src.name, loc, r.cfg.Topic, r.partition, end, r.next)
+	}
+	return nil
 }
 
 // take moves records from r.pending to b.
@@ -546,7 +728,7 @@ func (r *reader[T]) checkOwnership(ctx context.Context, wait time.Duration) (boo
 
 // Position is the offset of the next record, encoded.
 func (r *reader[T]) Position() []byte {
-	r.posBuf = encodePosition(r.posBuf, r.next)
+	r.posBuf = encodePosition(r.posBuf, r.next, r.topicID)
 	return r.posBuf
 }
 

@@ -244,7 +244,8 @@ func TestPositionEncoding(t *testing.T) {
 		want string
 	}{
 		{nil, "kafkaio: invalid position : not written by this version of kafkaio"},
-		{[]byte{2, 0}, "kafkaio: invalid position 0200: not written by this version of kafkaio"},
+		{[]byte{3, 0}, "kafkaio: invalid position 0300: not written by this version of kafkaio"},
+		{[]byte{2, 0}, "kafkaio: invalid position 0200: bad topic ID"},
 		{[]byte{1, 0x80}, "kafkaio: invalid position 0180: bad offset"},
 		{[]byte{1, 0, 0}, "kafkaio: invalid position 010000: bad offset"},
 	} {

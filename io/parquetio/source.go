@@ -61,7 +61,9 @@ type Source[T any] struct {
 	filter   bool // drop records outside [from, to)
 	hints    bool // give watermark hints from statistics
 	log      *slog.Logger
-	setters  map[string]func(*T, string) error
+	// defaultLog says that ReadConfig.Logger was not set: the runner's logger replaces slog.Default().
+	defaultLog bool
+	setters    map[string]func(*T, string) error
 
 	mu      sync.Mutex
 	listed  bool
@@ -101,6 +103,14 @@ type splitInfo struct {
 	failure  *FileError
 }
 
+// SetDefaultLogger makes the source log to l (the job's logger, set by the runner before it reads) unless
+// ReadConfig.Logger names one (pipeline.DefaultLogger).
+func (s *Source[T]) SetDefaultLogger(l *slog.Logger) {
+	if l != nil && s.defaultLog {
+		s.log = l
+	}
+}
+
 // NewSource validates cfg and returns a source. It does no I/O: the input is listed on the first call to
 // Splits (or Open).
 func NewSource[T any](cfg ReadConfig[T]) (*Source[T], error) {
@@ -128,6 +138,7 @@ func NewSource[T any](cfg ReadConfig[T]) (*Source[T], error) {
 	s.hints = s.tc != nil && cfg.EventTime == nil
 	if s.log == nil {
 		s.log = slog.Default()
+		s.defaultLog = true
 	}
 	if s.cfg.TimeZone == nil {
 		s.cfg.TimeZone = time.UTC

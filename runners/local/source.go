@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,9 @@ type splitCounts interface {
 }
 
 func newSource(t *pipeline.Transform, op exec.SourceOp, cfg Config) *source {
+	if d, ok := op.(interface{ SetDefaultLogger(*slog.Logger) }); ok {
+		d.SetDefaultLogger(cfg.Logger) // connectors log where the job logs, unless configured otherwise
+	}
 	return &source{t: t, op: op, name: op.SourceName(), bounded: op.Bounded(), outs: make([]any, cfg.Workers),
 		dlqs: make([]any, cfg.Workers), known: map[string]*split{}, wm: pipeline.MinTime, load: make([]int64, cfg.Workers)}
 }
