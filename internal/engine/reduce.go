@@ -98,12 +98,13 @@ type partItem[K comparable, A any] struct {
 }
 
 type exchange[K comparable, V, A, O any] struct {
-	op   *ReduceOp[K, V, A, O]
-	seed maphash.Seed
-	n    int
-	cons []*consumer[K, V, A, O] // by worker, once instantiated
-	raw  [][][]rawItem[K, V]     // [producer][consumer]
-	part [][][]partItem[K, A]    // [producer][consumer]
+	op       *ReduceOp[K, V, A, O]
+	seed     maphash.Seed
+	restored int // chunks restored (see spillIfOverBudget)
+	n        int
+	cons     []*consumer[K, V, A, O] // by worker, once instantiated
+	raw      [][][]rawItem[K, V]     // [producer][consumer]
+	part     [][][]partItem[K, A]    // [producer][consumer]
 }
 
 // NewExchange creates the buffers between the producing and consuming sides for workers workers.
@@ -635,6 +636,12 @@ func (c *consumer[K, V, A, O]) drop(g *wgroup[K, A]) {
 	}
 	if c.w.TrackChanges {
 		c.ckGone = append(c.ckGone, g.w)
+	}
+	if g.spilled && c.sp != nil { // dropped before firing its spilled panes (a restore replaying a window's end)
+		if err := c.sp.store.DeletePrefix(windowKeyPrefix(g.w)); err != nil && c.w.Logger != nil {
+			c.w.Logger.Warn("could not delete spilled state", "transform", c.op.name, "window", g.w.String(), "err", err)
+		}
+		g.spilled = false
 	}
 	g.dead = true
 	if c.wins[g.w] == g {

@@ -387,6 +387,25 @@ func (ex *exchange[K, V, A, O]) restore(chains [][]io.Reader, decode func(*gob.D
 	return nil
 }
 
+// spillIfOverBudget spills what a restore has put in memory so far when the heap is over the state budget, every
+// 8 chunks (8k records), so that a state larger than memory can be restored. Sessions wait for the end of the
+// restore (their spilled form depends on whether their window has passed, known once every snapshot is in).
+func (ex *exchange[K, V, A, O]) spillIfOverBudget() error {
+	ex.restored++
+	if ex.restored%8 != 0 || ex.op.mode == modeSessions {
+		return nil
+	}
+	for _, c := range ex.cons {
+		if c.w.OverBudget == nil || !c.w.OverBudget() {
+			return nil
+		}
+		if _, err := c.Spill(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // finishRestore settles what the snapshots applied before the last one left behind the final watermark: entries
 // restored from an older snapshot registered their windows as not yet passed, but every window ending at or
 // before the checkpoint's watermark had fired by then.
@@ -426,16 +445,23 @@ func (ex *exchange[K, V, A, O]) restoreOne(r io.Reader, owner func(K) *consumer[
 		if err != nil {
 			return err
 		}
+		if err := ex.spillIfOverBudget(); err != nil {
+			return err
+		}
 		for _, rec := range chunk.Records {
 			switch rec.Kind {
 			case recPane:
-				owner(rec.P.K).restorePane(rec.W, rec.WmPassed, rec.P)
+				if err := owner(rec.P.K).restorePane(rec.W, rec.WmPassed, rec.P); err != nil {
+					return err
+				}
 			case recSlice:
 				c := owner(rec.P.K)
 				if c.sl == nil {
 					return fmt.Errorf("a sliding-window slice in the snapshot, but %s keeps no slices", ex.op.name)
 				}
-				c.sl.restore(c, rec.W, rec.P.K, rec.P.Acc)
+				if err := c.restoreSlice(rec.W, rec.P.K, rec.P.Acc); err != nil {
+					return err
+				}
 			case recWindowGone:
 				for _, c := range ex.cons {
 					if g := c.wins[rec.W]; g != nil {
@@ -447,6 +473,11 @@ func (ex *exchange[K, V, A, O]) restoreOne(r io.Reader, owner func(K) *consumer[
 			case recSliceGone:
 				for _, c := range ex.cons {
 					if c.sl != nil {
+						if g := c.sl.slices[rec.W.Start]; g != nil && g.spilled {
+							if err := c.dropSpilledSlice(rec.W.Start); err != nil {
+								return err
+							}
+						}
 						delete(c.sl.slices, rec.W.Start)
 						c.sl.last = nil
 					}
@@ -461,9 +492,18 @@ func (ex *exchange[K, V, A, O]) restoreOne(r io.Reader, owner func(K) *consumer[
 	}
 }
 
-// restorePane sets the pane of ps.K in w (replacing any earlier one).
-func (c *consumer[K, V, A, O]) restorePane(w pipeline.Window, wmPassed bool, ps paneSnap[K, A]) {
+// restorePane sets the pane of ps.K in w (replacing any earlier one, also one a restore spilled).
+func (c *consumer[K, V, A, O]) restorePane(w pipeline.Window, wmPassed bool, ps paneSnap[K, A]) error {
 	g := c.group(w)
+	if g.spilled {
+		key, err := c.paneKey(w, ps.K)
+		if err != nil {
+			return err
+		}
+		if err := c.sp.store.Delete(key); err != nil {
+			return err
+		}
+	}
 	g.wmPassed = g.wmPassed || wmPassed
 	p := &pane[A]{acc: ps.Acc, fresh: ps.Fresh, idx: ps.Idx, nonSpec: ps.NonSpec, onTimeDone: ps.OnTimeDone,
 		closed: ps.Closed, trig: ps.Trig}
@@ -479,9 +519,10 @@ func (c *consumer[K, V, A, O]) restorePane(w pipeline.Window, wmPassed bool, ps 
 	if c.sess != nil && old == nil {
 		c.sess[ps.K] = append(c.sess[ps.K], w)
 	}
+	return nil
 }
 
-// removePane removes the pane of k in w (a session merged into another).
+// removePane removes the pane of k in w (a session merged into another). Sessions never spill during a restore.
 func (c *consumer[K, V, A, O]) removePane(w pipeline.Window, k K) {
 	g := c.wins[w]
 	if g == nil || g.keys[k] == nil {
@@ -500,10 +541,21 @@ func (c *consumer[K, V, A, O]) removePane(w pipeline.Window, k K) {
 	}
 }
 
-func (s *sliceState[K, A]) restore(c sliceHost[K, A], slice pipeline.Window, k K, a A) {
-	g := s.group(c, slice)
+// restoreSlice sets k's accumulator of slice (replacing any earlier one, also one a restore spilled).
+func (c *consumer[K, V, A, O]) restoreSlice(slice pipeline.Window, k K, a A) error {
+	g := c.sl.group(c, slice)
+	if g.spilled {
+		key, err := c.sliceKey(slice.Start, k)
+		if err != nil {
+			return err
+		}
+		if err := c.sp.store.Delete(key); err != nil {
+			return err
+		}
+	}
 	v := a
 	g.keys[k] = &v
+	return nil
 }
 
 type stateEntrySnap[K comparable] struct {
@@ -604,7 +656,12 @@ func (ex *stateExchange[K, V, Out]) Restore(chains [][]io.Reader) error {
 					clear(c.keys)
 				}
 			}
-			for _, e := range s.Entries {
+			for i, e := range s.Entries {
+				if i%65536 == 65535 {
+					if err := ex.spillIfOverBudget(); err != nil {
+						return err
+					}
+				}
 				c := owner(e.K)
 				k := skey[K]{k: e.K, w: e.W}
 				if e.Gone {
@@ -645,4 +702,17 @@ func RegisterGob[T any]() {
 	}
 	defer func() { _ = recover() }() // interface types cannot be registered; their dynamic values must be
 	gob.Register(*new(T))
+}
+
+// spillIfOverBudget spills what a restore has put in memory so far when the heap is over the state budget.
+func (ex *stateExchange[K, V, Out]) spillIfOverBudget() error {
+	for _, c := range ex.cons {
+		if c.w.OverBudget == nil || !c.w.OverBudget() {
+			return nil
+		}
+		if _, err := c.Spill(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -53,6 +53,8 @@ type Worker struct {
 	OnPane func(transform string, w pipeline.Window, p pipeline.Pane)
 	// TrackChanges asks keyed consumers to track what changes between snapshots (the run takes checkpoints).
 	TrackChanges bool
+	// OverBudget, when set, reports whether the heap is over the run's state budget (restores spill as they go).
+	OverBudget func() bool
 	// NewSpill, when set, opens an on-disk store where a consumer may move state that no longer fits in memory.
 	NewSpill func(name string) (SpillStore, error)
 }

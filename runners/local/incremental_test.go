@@ -59,11 +59,18 @@ func totalsJob(feed *pipelinetest.Feed[ikv], crashAt int64, res *pipelinetest.Re
 // state; and the job restored from chains of full and delta snapshots — twice, keys moving between workers at each
 // restart — gives the uninterrupted job's results.
 func TestIncrementalCheckpoints(t *testing.T) {
+	t.Run("in memory", func(t *testing.T) { testIncrementalCheckpoints(t, false) })
+	// With every micro-batch's state spilled, and restores spilling as they go.
+	t.Run("spilled", func(t *testing.T) { testIncrementalCheckpoints(t, true) })
+}
+
+func testIncrementalCheckpoints(t *testing.T, spill bool) {
 	const keys, b = 20000, 6000
 	store := local.DirStore(t.TempDir())
 	feed, want := totalsFeed(keys, b)
 	res := pipelinetest.NewResult[ikv]()
 	var sizes []int64
+	var spilled int64
 	var mu sync.Mutex
 	run := func(crashAt int64) error {
 		clock := newTickClock(100 * time.Millisecond)
@@ -78,8 +85,13 @@ func TestIncrementalCheckpoints(t *testing.T) {
 					mu.Unlock()
 				}
 			}}
+		if spill {
+			cfg.StateMemory, cfg.SpillDir = 1, t.TempDir()
+		}
 		r = local.New(cfg)
-		return r.Run(context.Background(), totalsJob(feed, crashAt, res))
+		err := r.Run(context.Background(), totalsJob(feed, crashAt, res))
+		spilled += r.Stats().Spilled
+		return err
 	}
 	require.ErrorContains(t, run(keys+b/3), "injected crash")
 	full, last := sizes[0], sizes[len(sizes)-1]
@@ -90,6 +102,9 @@ func TestIncrementalCheckpoints(t *testing.T) {
 	require.Less(t, last*20, full, "a checkpoint after the state exists writes under 5%% of the full state")
 	require.ErrorContains(t, run(b/3), "injected crash")
 	require.NoError(t, run(0))
+	if spill {
+		require.Greater(t, spilled, int64(keys))
+	}
 	got := map[string]int64{}
 	for _, kv := range res.Values() {
 		got[kv.Key] += kv.Value

@@ -428,6 +428,7 @@ func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 			TrackChanges: cfg.Checkpoints != nil}
 		if cfg.StateMemory > 0 {
 			w.NewSpill = ru.spill.open
+			w.OverBudget = func() bool { return heapBytes() >= cfg.StateMemory }
 		}
 		lags, panes := &ru.lags[wi], &ru.panes[wi]
 		w.OnPane = func(_ string, win pipeline.Window, p pipeline.Pane) {
