@@ -151,8 +151,8 @@ func TestCheckpointRecoveryIsExactlyOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		inject func(f *faults)
-		after  int  // workers of the restarted run
-		spill  bool // keyed state spilled to disk: checkpoints stream it from there
+		after  int             // workers of the restarted run
+		spill  bool            // keyed state spilled to disk: checkpoints stream it from there
 		again  func(f *faults) // a second failure, in the restarted run
 	}{
 		{"panic mid-batch", func(f *faults) { f.mapAt = n / 2 }, 2, false, nil},
