@@ -218,8 +218,8 @@ type splitRunner[T any] struct {
 func (s *splitRunner[T]) SetProcessingTime(now time.Time) { s.now = now }
 
 // TakeCounts returns what the reads since the last call sent to the dead-letter output, how many records were
-// ahead of processing time by more than the MaxFutureSkew bound or the warning threshold, and a description of
-// the first such record ("" when none), then resets them.
+// ahead of processing time by more than the MaxFutureSkew bound or the warning threshold, and, without
+// MaxFutureSkew, a description of the first such record to warn about ("" when none), then resets them.
 func (s *splitRunner[T]) TakeCounts() (deadLettered, future int64, firstFuture string) {
 	deadLettered, future, firstFuture = s.deadLettered, s.future, s.firstFuture
 	s.deadLettered, s.future, s.firstFuture = 0, 0, ""
@@ -230,7 +230,7 @@ func (s *splitRunner[T]) TakeCounts() (deadLettered, future int64, firstFuture s
 // refused — to the dead-letter output, or as the error stopping the read. skip says it was refused.
 func (s *splitRunner[T]) ahead(v T, t Time, now time.Time, dlq any) (skip bool, err error) {
 	s.future++
-	if s.firstFuture == "" {
+	if s.firstFuture == "" && !s.refuse { // refused records are dead letters or the run's error: no warning
 		s.firstFuture = fmt.Sprintf("split %s: event time %s is %s ahead of processing time %s", s.split, t,
 			t.Std().Sub(now).Round(time.Second), now.UTC().Format(time.RFC3339))
 	}

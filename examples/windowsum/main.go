@@ -15,6 +15,12 @@
 //	windowsum -from kafka://127.0.0.1:9092/w1 -mode stream  # stops once idle for -stop-idle
 //	windowsum -from kafka://127.0.0.1:9092/w1 -mode stream -checkpoint /tmp/chk -to /tmp/rows
 //	windowsum -check-output /tmp/rows                     # checksum of the rows written by -to
+//	windowsum -from /tmp/w1 -dead-letters /tmp/bad.jsonl  # unreadable input to a JSON-lines file, not a failure
+//
+// The line also reports what the run did not process as usual: late_dropped (records behind the allowed
+// lateness), dead_letters (with -dead-letters) and future (records stamped far ahead of the clock; see
+// -max-future-skew). Flags are checked before anything runs: a bad value or a combination that would be ignored
+// is a usage error naming the flag (exit status 2).
 package main
 
 import (
@@ -24,6 +30,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
@@ -33,69 +41,200 @@ import (
 	"time"
 
 	"github.com/kappaflow/kappa/internal/w1"
+	"github.com/kappaflow/kappa/io/foreach"
+	"github.com/kappaflow/kappa/io/generate"
 	"github.com/kappaflow/kappa/io/parquetio"
 	"github.com/kappaflow/kappa/pipeline"
 	"github.com/kappaflow/kappa/runners/local"
 )
 
 type options struct {
-	n            int64
-	mode         string
-	batch        int
-	window       string
-	workers      int
-	bench        bool
-	cpuprofile   string
-	progress     bool
-	splits       int
-	from         string
-	to           string
-	writeParquet string
-	publish      string
-	checkpoint   string
-	checkOutput  string
-	s3Endpoint   string
-	stopIdle     time.Duration
-	epoch        time.Duration
-	stateMemory  int64
-	metricsAddr  string
-	live         float64
-	wait         time.Duration
-	idle         time.Duration
-	startFrom    string
+	n             int64
+	deadLetters   string
+	maxFutureSkew time.Duration
+	mode          string
+	batch         int
+	window        string
+	workers       int
+	bench         bool
+	cpuprofile    string
+	progress      bool
+	splits        int
+	from          string
+	to            string
+	writeParquet  string
+	publish       string
+	checkpoint    string
+	checkOutput   string
+	s3Endpoint    string
+	stopIdle      time.Duration
+	epoch         time.Duration
+	stateMemory   int64
+	metricsAddr   string
+	live          float64
+	wait          time.Duration
+	idle          time.Duration
+	startFrom     string
+}
+
+// usageError is a bad flag: main prints it with a pointer to -help and exits with status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// parseFlags parses the command line into options and checks them (validate): every bad value or ignored
+// combination is a usageError naming the flag.
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("windowsum", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Int64Var(&o.n, "n", 1_000_000, "number of events to generate")
+	fs.StringVar(&o.mode, "mode", "batch", "batch or stream")
+	fs.IntVar(&o.batch, "batch", 0, "records read from each split per micro-batch: a micro-batch reads up to this many times the\nnumber of splits (default: the runner's 10000 per split)")
+	fs.StringVar(&o.window, "window", "fixed", "fixed (1 min) or sliding (5 min every 1 min)")
+	fs.IntVar(&o.workers, "workers", 0, "workers (default GOMAXPROCS)")
+	fs.BoolVar(&o.bench, "bench", false, "also run the plain Go loop and print both rates and their ratio")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the kappa run to this file")
+	fs.BoolVar(&o.progress, "progress", false, "print progress lines (and info logs)")
+	fs.IntVar(&o.splits, "splits", 0, "source splits for generated events (default 4 × workers)")
+	fs.StringVar(&o.from, "from", "", "read the events from Parquet (folder, glob or s3:// URL) or Kafka (kafka://host:port/topic) instead of generating them")
+	fs.StringVar(&o.to, "to", "", "also write the rows as Parquet to this folder or s3:// URL, or to kafka://host:port/topic[?transactional_id=ID] (exactly once with -checkpoint)")
+	fs.StringVar(&o.writeParquet, "write-parquet", "", "write the generated events as Parquet to this folder or s3:// URL, then exit")
+	fs.StringVar(&o.publish, "publish", "", "publish the generated events to kafka://host:port/topic, then exit")
+	fs.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint to this folder or s3:// URL (and restore from it on start)")
+	fs.StringVar(&o.checkOutput, "check-output", "", "print the row count and checksum of the Parquet rows at this folder or s3:// URL, then exit")
+	fs.StringVar(&o.s3Endpoint, "s3-endpoint", "", "S3-compatible endpoint for s3:// URLs, e.g. http://127.0.0.1:9100 (default $KAPPA_S3_ENDPOINT, else AWS)")
+	fs.DurationVar(&o.stopIdle, "stop-idle", 5*time.Second, "stream mode over Kafka: drain and stop once no record arrived for this long")
+	fs.DurationVar(&o.epoch, "epoch", time.Second, "time between epochs (sink commits and checkpoints) in stream mode or with -checkpoint")
+	fs.Int64Var(&o.stateMemory, "state-memory", 0, "heap budget for keyed state in bytes; past it state spills to disk (0: no limit)")
+	fs.StringVar(&o.metricsAddr, "metrics", "", "serve Prometheus metrics on this address during the run, e.g. 127.0.0.1:9464")
+	fs.StringVar(&o.startFrom, "start-from", "", "with -checkpoint: start from this savepoint (taken on SIGUSR1, or on SIGUSR2 which also stops the job)")
+	fs.DurationVar(&o.idle, "idle", 0, "exclude a Kafka partition from the watermark after this long without records (0: never)")
+	fs.Float64Var(&o.live, "live", 0, "stream mode: release events in real time at this many per second, event time = release time (for latency; the checksum then differs from W1's)")
+	fs.DurationVar(&o.wait, "wait", 0, "longest wait of a micro-batch for records (the batch interval of live streams; default the runner's 100ms)")
+	fs.StringVar(&o.deadLetters, "dead-letters", "", "with -from: write unreadable input (undecodable Kafka records, unreadable Parquet files, row groups or nulls)\nand records refused by -max-future-skew as JSON lines to this file, and go on, instead of failing")
+	fs.DurationVar(&o.maxFutureSkew, "max-future-skew", 0, "with -from: refuse records stamped more than this ahead of the clock (dead letters with -dead-letters,\nelse the run fails); 0: count and log them only")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, err
+		}
+		return o, usageError{err}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments %q: every option is a flag", fs.Args()))
+	}
+	if err := o.validate(set); err != nil {
+		errs = append(errs, errors.Unwrap(err))
+	}
+	if len(errs) > 0 {
+		return o, usageError{errors.Join(errs...)}
+	}
+	return o, nil
+}
+
+// validate checks the options: values in range, and no flag that the chosen mode would ignore. set holds the
+// flags given on the command line (nil when options come from code: then only values are checked).
+func (o options) validate(set map[string]bool) error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	given := func(name string) bool { return set[name] }
+	generating := o.from == "" && o.checkOutput == ""
+	if o.mode != "" && o.mode != "batch" && o.mode != "stream" {
+		bad("-mode %q: want batch or stream", o.mode)
+	}
+	if o.window != "" && o.window != "fixed" && o.window != "sliding" {
+		bad("-window %q: want fixed or sliding", o.window)
+	}
+	switch {
+	case o.n < 0 || (o.n == 0 && generating && set != nil):
+		bad("-n %d: want a number of events ≥ 1", o.n)
+	case given("n") && !generating:
+		bad("-n: the events come from -from or -check-output, not from the generator; leave -n out")
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"workers", int64(o.workers)}, {"splits", int64(o.splits)}, {"batch", int64(o.batch)}, {"state-memory", o.stateMemory}} {
+		if f.v < 0 {
+			bad("-%s %d: want a number ≥ 0 (0: the default)", f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"wait", o.wait}, {"idle", o.idle}, {"max-future-skew", o.maxFutureSkew}, {"epoch", o.epoch}, {"stop-idle", o.stopIdle}} {
+		if f.v < 0 || (f.v == 0 && given(f.name) && (f.name == "epoch" || f.name == "stop-idle")) {
+			bad("-%s %v: want a positive duration", f.name, f.v)
+		}
+	}
+	if o.live < 0 || math.IsNaN(o.live) || math.IsInf(o.live, 0) {
+		bad("-live %v: want events per second > 0", o.live)
+	}
+	writing := o.writeParquet != "" || o.publish != ""
+	if writing && o.from != "" {
+		bad("-from with -publish or -write-parquet: those write generated events (-n); -from would be ignored")
+	}
+	if writing && o.to != "" {
+		bad("-to with -publish or -write-parquet: those only write events; there are no rows")
+	}
+	if o.checkOutput != "" && (o.from != "" || writing || o.to != "") {
+		bad("-check-output reads rows written by -to; it cannot be combined with -from, -to, -publish or -write-parquet")
+	}
+	if o.live > 0 {
+		if o.mode != "stream" {
+			bad("-live needs -mode stream")
+		}
+		if o.from != "" || writing {
+			bad("-live generates events in real time; it cannot be combined with -from, -publish or -write-parquet")
+		}
+	}
+	if o.startFrom != "" && o.checkpoint == "" {
+		bad("-start-from needs -checkpoint (the savepoint lives there)")
+	}
+	if (o.deadLetters != "" || o.maxFutureSkew > 0) && o.from == "" {
+		bad("-dead-letters and -max-future-skew apply to input read with -from; generated events are always readable")
+	}
+	if o.bench && (o.from != "" || writing || o.checkOutput != "") {
+		bad("-bench compares with W1 generated in memory; it cannot be combined with -from, -publish, -write-parquet or -check-output")
+	}
+	if given("splits") && !generating {
+		bad("-splits applies to generated events; -from reads the splits of its input")
+	}
+	if (given("idle") || given("stop-idle")) && !isKafka(o.from) {
+		bad("-idle and -stop-idle apply to -from kafka://")
+	}
+	if o.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(o.metricsAddr); err != nil {
+			bad("-metrics %q: want host:port: %v", o.metricsAddr, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return usageError{err}
+	}
+	return nil
 }
 
 func main() {
-	var o options
-	flag.Int64Var(&o.n, "n", 1_000_000, "number of events")
-	flag.StringVar(&o.mode, "mode", "batch", "batch or stream")
-	flag.IntVar(&o.batch, "batch", 0, "records per split per micro-batch (default: the runner's)")
-	flag.StringVar(&o.window, "window", "fixed", "fixed (1 min) or sliding (5 min every 1 min)")
-	flag.IntVar(&o.workers, "workers", 0, "workers (default GOMAXPROCS)")
-	flag.BoolVar(&o.bench, "bench", false, "also run the plain Go loop and print both rates and their ratio")
-	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the kappa run to this file")
-	flag.BoolVar(&o.progress, "progress", false, "print progress lines")
-	flag.IntVar(&o.splits, "splits", 0, "source splits for generated events (default 4 × workers)")
-	flag.StringVar(&o.from, "from", "", "read the events from Parquet (folder, glob or s3:// URL) or Kafka (kafka://host:port/topic) instead of generating them")
-	flag.StringVar(&o.to, "to", "", "also write the rows as Parquet to this folder or s3:// URL, or to kafka://host:port/topic[?transactional_id=ID] (exactly once with -checkpoint)")
-	flag.StringVar(&o.writeParquet, "write-parquet", "", "write the generated events as Parquet to this folder or s3:// URL, then exit")
-	flag.StringVar(&o.publish, "publish", "", "publish the generated events to kafka://host:port/topic, then exit")
-	flag.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint to this folder or s3:// URL (and restore from it on start)")
-	flag.StringVar(&o.checkOutput, "check-output", "", "print the row count and checksum of the Parquet rows at this folder or s3:// URL, then exit")
-	flag.StringVar(&o.s3Endpoint, "s3-endpoint", "", "S3-compatible endpoint for s3:// URLs, e.g. http://127.0.0.1:9100 (default $KAPPA_S3_ENDPOINT, else AWS)")
-	flag.DurationVar(&o.stopIdle, "stop-idle", 5*time.Second, "stream mode over Kafka: drain and stop once no record arrived for this long")
-	flag.DurationVar(&o.epoch, "epoch", time.Second, "time between epochs (sink commits and checkpoints) in stream mode or with -checkpoint")
-	flag.Int64Var(&o.stateMemory, "state-memory", 0, "heap budget for keyed state in bytes; past it state spills to disk (0: no limit)")
-	flag.StringVar(&o.metricsAddr, "metrics", "", "serve Prometheus metrics on this address during the run, e.g. 127.0.0.1:9464")
-	flag.StringVar(&o.startFrom, "start-from", "", "with -checkpoint: start from this savepoint (taken on SIGUSR1, or on SIGUSR2 which also stops the job)")
-	flag.DurationVar(&o.idle, "idle", 0, "exclude a Kafka partition from the watermark after this long without records (0: never)")
-	flag.Float64Var(&o.live, "live", 0, "stream mode: release events in real time at this many per second, event time = release time (for latency; the checksum then differs from W1's)")
-	flag.DurationVar(&o.wait, "wait", 0, "longest wait of a micro-batch for records (the batch interval of live streams; default the runner's 100ms)")
-	flag.Parse()
+	o, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "windowsum: %v\n(windowsum -help lists the flags)\n", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "windowsum:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
@@ -105,27 +244,25 @@ type result struct {
 	rows     int64
 	checksum uint64
 	elapsed  time.Duration
+	counts   string // late_dropped=… dead_letters=… future=…
 	lag      string // live runs: on-time pane emit lag quantiles
 }
 
 func (r result) rate() float64 { return float64(r.events) / r.elapsed.Seconds() }
 
 func (r result) String() string {
-	return fmt.Sprintf("events=%d rows=%d checksum=%s rate=%.0f%s", r.events, r.rows, w1.FormatChecksum(r.checksum), r.rate(), r.lag)
+	return fmt.Sprintf("events=%d rows=%d checksum=%s rate=%.0f%s%s", r.events, r.rows, w1.FormatChecksum(r.checksum), r.rate(), r.counts, r.lag)
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {
+	if err := o.validate(nil); err != nil {
+		return err
+	}
 	if o.mode == "" {
 		o.mode = "batch"
 	}
 	if o.window == "" {
 		o.window = "fixed"
-	}
-	if o.window != "fixed" && o.window != "sliding" {
-		return fmt.Errorf("-window %q: want fixed or sliding", o.window)
-	}
-	if o.mode != "batch" && o.mode != "stream" {
-		return fmt.Errorf("-mode %q: want batch or stream", o.mode)
 	}
 	if o.cpuprofile != "" {
 		f, err := os.Create(o.cpuprofile)
@@ -190,6 +327,36 @@ func workersOf(o options) int {
 	return runtime.GOMAXPROCS(0)
 }
 
+// w1Events generates W1's events [0, n) with io/generate: split j of k generates events j, j+k, … so that all
+// splits move through event time together, and W1's disorder bound is the generator's out-of-orderness promise,
+// which lets batch runs fire windows as generation moves past them.
+func w1Events(s pipeline.Scope, n int64, splits int) pipeline.PCollection[w1.Event] {
+	return generate.Read(s, generate.Config[w1.Event]{
+		Count: n, Splits: splits, OutOfOrderness: time.Duration(w1.MaxDelay) * time.Millisecond,
+		RecordBytes: w1.EventBytes, Name: fmt.Sprintf("w1(n=%d)", n),
+		Func: func(i int64) (w1.Event, pipeline.Time) {
+			e := w1.Gen(i)
+			return e, pipeline.Time(e.Time)
+		},
+	})
+}
+
+// w1Live releases W1's keys and values in real time, rate events per second over all splits, event time =
+// release time minus W1's delay for the event (so it follows the clock, as in a live stream).
+func w1Live(s pipeline.Scope, n int64, rate float64, splits int) pipeline.PCollection[w1.Event] {
+	start := time.Now()
+	return generate.Read(s, generate.Config[w1.Event]{
+		Count: n, Splits: splits, Rate: rate, OutOfOrderness: time.Duration(w1.MaxDelay) * time.Millisecond,
+		RecordBytes: w1.EventBytes, Name: fmt.Sprintf("w1-live(n=%d, %.0f/s)", n, rate),
+		Func: func(i int64) (w1.Event, pipeline.Time) {
+			e := w1.Gen(i)
+			release := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+			e.Time = release.UnixMilli() - (w1.BaseTime + i - e.Time) // W1's delay for event i
+			return e, pipeline.Time(e.Time)
+		},
+	})
+}
+
 func runKappa(ctx context.Context, o options) (result, error) {
 	p := pipeline.New()
 	s := p.Root()
@@ -198,19 +365,24 @@ func runKappa(ctx context.Context, o options) (result, error) {
 		splits = 4 * workersOf(o)
 	}
 	var events pipeline.PCollection[w1.Event]
-	if o.from != "" {
+	var dead *deadLetterFile
+	switch {
+	case o.from != "":
 		var err error
-		if events, err = readEvents(s, o); err != nil {
+		if events, dead, err = readEvents(s, o); err != nil {
 			return result{}, err
 		}
-	} else if o.live > 0 {
-		events = pipeline.Read(s, w1.LiveSource{N: o.n, Rate: o.live, Parts: splits, Start: time.Now()}, pipeline.OutOfOrderness(time.Duration(w1.MaxDelay)*time.Millisecond))
-	} else {
-		events = pipeline.Read(s, w1.Source{N: o.n, Parts: splits}, pipeline.OutOfOrderness(time.Duration(w1.MaxDelay)*time.Millisecond))
+		if dead != nil {
+			defer dead.close()
+		}
+	case o.live > 0:
+		events = w1Live(s, o.n, o.live, splits)
+	default:
+		events = w1Events(s, o.n, splits)
 	}
 	rows := WindowSum(s, events, o.window == "sliding")
-	sink := newChecksumSink()
-	pipeline.Write(s, rows, pipeline.Sink[w1.Row](sink))
+	sum := newChecksum()
+	foreach.WriteShards(s, rows, sum.shard, foreach.Name("Checksum"))
 	if o.to != "" {
 		if err := writeRows(s, rows, o); err != nil {
 			return result{}, err
@@ -229,9 +401,15 @@ func runKappa(ctx context.Context, o options) (result, error) {
 	if err := r.Run(ctx, p); err != nil {
 		return result{}, err
 	}
-	sum, n := sink.result()
+	if dead != nil {
+		if err := dead.close(); err != nil {
+			return result{}, err
+		}
+	}
+	checksum, n := sum.result()
 	st := r.Stats()
-	res := result{events: st.Records, rows: n, checksum: sum, elapsed: time.Since(start)}
+	res := result{events: st.Records, rows: n, checksum: checksum, elapsed: time.Since(start),
+		counts: fmt.Sprintf(" late_dropped=%d dead_letters=%d future=%d", st.LateDropped(), st.TotalDeadLettered(), st.TotalFuture())}
 	if isKafka(o.from) && o.mode == "stream" && res.elapsed > o.stopIdle+100*time.Millisecond {
 		res.elapsed -= o.stopIdle // the run waited that long after the last record before draining
 	}
@@ -321,7 +499,7 @@ func runWrite(ctx context.Context, o options, out io.Writer) error {
 		// concurrent writers interleaving their batches would break.
 		splits, workers = 1, 1
 	}
-	events := pipeline.Read(s, w1.Source{N: o.n, Parts: splits})
+	events := w1Events(s, o.n, splits)
 	if err := writeEvents(s, events, o); err != nil {
 		return err
 	}
@@ -349,8 +527,8 @@ func runCheckOutput(ctx context.Context, o options, out io.Writer) error {
 	p := pipeline.New()
 	s := p.Root()
 	rows := parquetio.Read(s, parquetio.ReadConfig[w1.Row]{URL: o.checkOutput, S3: s3Config(o), Logger: logger(o)})
-	sink := newChecksumSink()
-	pipeline.Write(s, rows, pipeline.Sink[w1.Row](sink))
+	cs := newChecksum()
+	foreach.WriteShards(s, rows, cs.shard, foreach.Name("Checksum"))
 	cfg, err := runnerConfig(ctx, options{workers: o.workers, mode: "batch", s3Endpoint: o.s3Endpoint})
 	if err != nil {
 		return err
@@ -358,7 +536,7 @@ func runCheckOutput(ctx context.Context, o options, out io.Writer) error {
 	if err := local.New(cfg).Run(ctx, p); err != nil {
 		return err
 	}
-	sum, n := sink.result()
+	sum, n := cs.result()
 	fmt.Fprintf(out, "rows=%d checksum=%s\n", n, w1.FormatChecksum(sum))
 	return nil
 }

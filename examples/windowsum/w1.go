@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"sync"
 	"time"
 
 	"github.com/kappaflow/kappa/internal/w1"
+	"github.com/kappaflow/kappa/io/foreach"
 	"github.com/kappaflow/kappa/pipeline"
 	"github.com/kappaflow/kappa/transforms"
 	"github.com/kappaflow/kappa/windowing"
@@ -42,75 +42,44 @@ func WindowSum(s pipeline.Scope, events pipeline.PCollection[w1.Event], sliding 
 		return transforms.KV[string, int64]{Key: e.Key, Value: e.Value}
 	})
 	sums := transforms.CombinePerKey(s, kvs, sumCountFn{}, transforms.Name("SumCount"))
-	return transforms.ParDo(s, sums, transforms.DoFunc[transforms.KV[string, SumCount], w1.Row](
-		func(_ context.Context, e pipeline.Element[transforms.KV[string, SumCount]], emit transforms.Emitter[w1.Row]) error {
-			emit.Emit(w1.Row{Key: e.Value.Key, WindowStart: int64(e.Window.Start), Sum: e.Value.Value.Sum, Count: e.Value.Value.Count})
+	return transforms.MapWindowed(s.Scope("ToRow"), sums, func(kv transforms.KV[string, SumCount], w pipeline.Window) w1.Row {
+		return w1.Row{Key: kv.Key, WindowStart: int64(w.Start), Sum: kv.Value.Sum, Count: kv.Value.Count}
+	})
+}
+
+// checksum folds rows into W1's order-independent checksum: each shard sums its rows (no lock), and adds them
+// to the total at every epoch's flush. Through io/foreach it is at-least-once: a run restored from a checkpoint
+// counts only the rows emitted after it (-to with -check-output gives the exactly-once rows of such runs).
+type checksum struct {
+	mu   sync.Mutex
+	sum  uint64
+	rows int64
+}
+
+func newChecksum() *checksum { return &checksum{} }
+
+// shard returns the callbacks of one shard (foreach.WriteShards).
+func (c *checksum) shard(context.Context, pipeline.Shard) (foreach.Shard[w1.Row], error) {
+	var sum, rows uint64
+	return foreach.Shard[w1.Row]{
+		Each: func(_ context.Context, e pipeline.Element[w1.Row]) error {
+			sum += w1.RowHash(e.Value.Key, e.Value.WindowStart, e.Value.Sum)
+			rows++
 			return nil
-		}), transforms.Name("ToRow"))
+		},
+		Flush: func(context.Context, pipeline.Epoch) error {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.sum += sum
+			c.rows += int64(rows)
+			sum, rows = 0, 0
+			return nil
+		},
+	}, nil
 }
 
-// checksumSink folds rows into W1's order-independent checksum, exactly once per committed epoch.
-type checksumSink struct {
-	mu       sync.Mutex
-	checksum uint64
-	rows     int64
-	done     map[uint64]bool
-	staged   map[uint64][2]uint64
-	next     uint64
-}
-
-func newChecksumSink() *checksumSink {
-	return &checksumSink{done: map[uint64]bool{}, staged: map[uint64][2]uint64{}}
-}
-
-func (c *checksumSink) Name() string { return "checksum" }
-
-func (c *checksumSink) Open(context.Context, pipeline.Shard) (pipeline.SinkWriter[w1.Row], error) {
-	return &checksumWriter{c: c}, nil
-}
-
-func (c *checksumSink) result() (uint64, int64) {
+func (c *checksum) result() (uint64, int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.checksum, c.rows
+	return c.sum, c.rows
 }
-
-type checksumWriter struct {
-	c         *checksumSink
-	sum, rows uint64
-}
-
-func (w *checksumWriter) Write(_ context.Context, rows []pipeline.Element[w1.Row]) error {
-	for _, r := range rows {
-		w.sum += w1.RowHash(r.Value.Key, r.Value.WindowStart, r.Value.Sum)
-	}
-	w.rows += uint64(len(rows))
-	return nil
-}
-
-func (w *checksumWriter) Prepare(context.Context, pipeline.Epoch) ([]byte, error) {
-	w.c.mu.Lock()
-	id := w.c.next
-	w.c.next++
-	w.c.staged[id] = [2]uint64{w.sum, w.rows}
-	w.c.mu.Unlock()
-	w.sum, w.rows = 0, 0
-	return binary.BigEndian.AppendUint64(nil, id), nil
-}
-
-func (w *checksumWriter) Commit(_ context.Context, tok []byte) error {
-	id := binary.BigEndian.Uint64(tok)
-	w.c.mu.Lock()
-	defer w.c.mu.Unlock()
-	if w.c.done[id] {
-		return nil
-	}
-	w.c.done[id] = true
-	st := w.c.staged[id]
-	w.c.checksum += st[0]
-	w.c.rows += int64(st[1])
-	delete(w.c.staged, id)
-	return nil
-}
-
-func (w *checksumWriter) Close(context.Context) error { return nil }
