@@ -23,6 +23,7 @@ test-conformance: test-deps ## run the connector conformance suite (io/iotest) o
 .PHONY: test-deps
 test-deps: ## install the test peers the tests start themselves (kinesalite via npm)
 	@scripts/install-kinesalite.sh "$(TOOLS)/kinesalite"
+	@scripts/install-postgres.sh
 
 .PHONY: kinesis
 kinesis: test-deps ## run kinesalite (Kinesis emulator) on 127.0.0.1:4567 until Ctrl-C
