@@ -1,11 +1,10 @@
 package main
 
 import (
-	"context"
-	"encoding/binary"
 	"fmt"
 	"time"
 
+	"github.com/kappaflow/kappa/io/generate"
 	"github.com/kappaflow/kappa/pipeline"
 )
 
@@ -18,10 +17,10 @@ var pages = []struct {
 	{"/docs/quickstart", 10}, {"/signup", 8}, {"/about", 6}, {"/careers", 5},
 }
 
-// Generator is a bounded source of N page views, a pure function of Seed: view i happens at Start + i·Span/N
-// (in event-time order), on a page drawn by popularity, by one of Users users. Parts interleaved splits read
-// views j, j+Parts, j+2·Parts, … so that all splits advance through event time together, like the partitions of
-// a topic.
+// Generator describes N page views, a pure function of Seed: view i happens at Start + i·Span/N (in event-time
+// order), on a page drawn by popularity, by one of Users users. Read generates them with io/generate, in Parts
+// interleaved splits (views j, j+Parts, j+2·Parts, …) so that all splits advance through event time together,
+// like the partitions of a topic.
 type Generator struct {
 	N     int64
 	Seed  uint64
@@ -59,57 +58,21 @@ func splitmix64(z uint64) uint64 {
 	return z ^ (z >> 31)
 }
 
-// Name identifies the source.
-func (g Generator) Name() string { return fmt.Sprintf("pageviews(n=%d, seed=%d)", g.N, g.Seed) }
-
-// Bounded returns true.
-func (Generator) Bounded() bool { return true }
-
-// Splits returns Parts splits named "j/Parts".
-func (g Generator) Splits(context.Context) ([]pipeline.Split, error) {
-	k := max(g.Parts, 1)
-	out := make([]pipeline.Split, k)
-	for j := range out {
-		out[j] = pipeline.Split{ID: fmt.Sprintf("%d/%d", j, k)}
+// config is the generator as an io/generate source: view i at its time, in event-time order (so the promise of
+// no out-of-orderness holds, and batch runs fire each minute as generation passes it), Parts interleaved splits.
+func (g Generator) config() generate.Config[PageView] {
+	return generate.Config[PageView]{
+		Count:  g.N,
+		Splits: max(g.Parts, 1),
+		Name:   fmt.Sprintf("pageviews(n=%d, seed=%d)", g.N, g.Seed),
+		Func: func(i int64) (PageView, pipeline.Time) {
+			v := g.View(i)
+			return v, pipeline.TimeOf(v.At)
+		},
 	}
-	return out, nil
 }
 
-// Open opens split j/k at pos (the next view number), or at its first view.
-func (g Generator) Open(_ context.Context, sp pipeline.Split, pos []byte) (pipeline.SplitReader[PageView], error) {
-	var j, k int64
-	if _, err := fmt.Sscanf(sp.ID, "%d/%d", &j, &k); err != nil || k < 1 || j < 0 || j >= k {
-		return nil, fmt.Errorf("pageviews: bad split %q", sp.ID)
-	}
-	r := &genReader{g: g, next: j, step: k}
-	if len(pos) == 8 {
-		r.next = int64(binary.BigEndian.Uint64(pos))
-	}
-	return r, nil
+// Read adds the generator to the pipeline.
+func (g Generator) Read(s pipeline.Scope) pipeline.PCollection[PageView] {
+	return generate.Read(s, g.config())
 }
-
-type genReader struct {
-	g          Generator
-	next, step int64
-	pos        [8]byte
-}
-
-func (r *genReader) ReadBatch(_ context.Context, b *pipeline.Batch[PageView], lim pipeline.Limits) error {
-	for r.next < r.g.N && b.Len() < lim.MaxRecords {
-		v := r.g.View(r.next)
-		b.Add(v, pipeline.TimeOf(v.At))
-		b.Bytes += int64(len(v.URL) + len(v.User) + 8)
-		r.next += r.step
-	}
-	if r.next >= r.g.N {
-		return pipeline.ErrEndOfInput
-	}
-	return nil
-}
-
-func (r *genReader) Position() []byte {
-	binary.BigEndian.PutUint64(r.pos[:], uint64(r.next))
-	return r.pos[:]
-}
-
-func (r *genReader) Close() error { return nil }

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/kappaflow/kappa/internal/testsvc/kafkatest"
+	"github.com/kappaflow/kappa/io/generate"
 	"github.com/kappaflow/kappa/io/kafkaio"
 	"github.com/kappaflow/kappa/io/parquetio"
 	"github.com/kappaflow/kappa/pipeline"
-	"github.com/kappaflow/kappa/pipelinetest"
 	"github.com/kappaflow/kappa/runners/local"
 )
 
@@ -48,7 +48,7 @@ func runKappa(ctx context.Context, o options, out io.Writer) error {
 	{
 		p := pipeline.New()
 		s := p.Root()
-		views := pipeline.Read[PageView](s, gen, pipeline.ReadName("Generate"))
+		views := gen.Read(s)
 		parquetio.Write(s, views, parquetio.WriteConfig[PageView]{URL: archive, FolderLayout: "dt=2006-01-02/hour=15",
 			PartitionByEventTime: true, Logger: log})
 		if err := local.New(local.Config{Workers: 1, Logger: log}).Run(ctx, p); err != nil {
@@ -61,14 +61,14 @@ func runKappa(ctx context.Context, o options, out io.Writer) error {
 	// event time after another; each minute's window fires once the watermark has passed it, and the job drains
 	// and stops once the topic has been quiet for a second.
 	t0 = time.Now()
-	live := pipelinetest.NewResult[Row]()
+	var live *collected[Row]
 	liveErr := make(chan error, 1)
 	{
 		p := pipeline.New()
 		s := p.Root()
 		views := kafkaio.Read(s, kafkaio.ReadConfig[PageView]{Brokers: broker.Brokers, Topic: "pageviews",
 			Decode: kafkaio.DecodeJSON[PageView], Logger: log}, pipeline.OutOfOrderness(5*time.Second))
-		pipeline.Write(s, BuildPageViews(s, views), pipeline.Sink[Row](live))
+		live = collect(s, BuildPageViews(s, views))
 		cfg := local.Config{Mode: local.Stream, Workers: o.workers, StopWhenIdle: 1500 * time.Millisecond, EpochInterval: 100 * time.Millisecond, Logger: log}
 		go func() { liveErr <- local.New(cfg).Run(ctx, p) }()
 	}
@@ -79,28 +79,28 @@ func runKappa(ctx context.Context, o options, out io.Writer) error {
 			return err
 		}
 		time.Sleep(300 * time.Millisecond)
-		step("published views %d..%d to kafka://%s/pageviews; the live job has emitted %d rows so far", lo, hi-1, broker.Addr(), len(live.Values()))
+		step("published views %d..%d to kafka://%s/pageviews; the live job has emitted %d rows so far", lo, hi-1, broker.Addr(), len(live.values()))
 	}
 	if err := <-liveErr; err != nil {
 		return fmt.Errorf("live run over Kafka: %w", err)
 	}
-	step("live: the stream went quiet, the job drained (the last minute fired) and stopped: %d rows (%v)", len(live.Values()), time.Since(t0).Round(time.Millisecond))
+	step("live: the stream went quiet, the job drained (the last minute fired) and stopped: %d rows (%v)", len(live.values()), time.Since(t0).Round(time.Millisecond))
 
 	// 4. Replay: the same pipeline over the Parquet archive, in batch mode.
 	t0 = time.Now()
-	replay := pipelinetest.NewResult[Row]()
+	var replay *collected[Row]
 	{
 		p := pipeline.New()
 		s := p.Root()
 		views := parquetio.Read(s, parquetio.ReadConfig[PageView]{URL: archive, TimeColumn: "at", Logger: log})
-		pipeline.Write(s, BuildPageViews(s, views), pipeline.Sink[Row](replay))
+		replay = collect(s, BuildPageViews(s, views))
 		if err := local.New(local.Config{Workers: o.workers, Logger: log}).Run(ctx, p); err != nil {
 			return fmt.Errorf("replay over Parquet: %w", err)
 		}
 	}
-	step("replay: batch mode over the Parquet archive: %d rows (%v)\n", len(replay.Values()), time.Since(t0).Round(time.Millisecond))
+	step("replay: batch mode over the Parquet archive: %d rows (%v)\n", len(replay.values()), time.Since(t0).Round(time.Millisecond))
 
-	same := printSideBySide(out, live.Values(), replay.Values())
+	same := printSideBySide(out, live.values(), replay.values())
 	if !same {
 		return fmt.Errorf("the live and replayed results differ")
 	}
@@ -109,14 +109,13 @@ func runKappa(ctx context.Context, o options, out io.Writer) error {
 
 // publish writes views [lo, hi) to the topic, keyed by URL, in event-time order (one writer).
 func publish(ctx context.Context, brokers []string, gen Generator, lo, hi int64, log *slog.Logger) error {
-	elems := make([]pipelinetest.Timed[PageView], 0, hi-lo)
-	for i := lo; i < hi; i++ {
-		v := gen.View(i)
-		elems = append(elems, pipelinetest.At(v, v.At))
-	}
 	p := pipeline.New()
 	s := p.Root()
-	views := pipeline.Read(s, pipelinetest.Source(elems, 1), pipeline.ReadName("Views"))
+	views := generate.Read(s, generate.Config[PageView]{Count: hi - lo, Splits: 1,
+		Func: func(i int64) (PageView, pipeline.Time) {
+			v := gen.View(lo + i)
+			return v, pipeline.TimeOf(v.At)
+		}}, pipeline.ReadName("Views"))
 	kafkaio.Write(s, views, kafkaio.WriteConfig[PageView]{Brokers: brokers, Topic: "pageviews",
 		Encode: func(v PageView) (kafkaio.Message, error) {
 			m, err := kafkaio.EncodeJSON(v)

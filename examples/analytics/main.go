@@ -22,10 +22,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/kappaflow/kappa/io/foreach"
 	"github.com/kappaflow/kappa/pipeline"
-	"github.com/kappaflow/kappa/pipelinetest"
 	"github.com/kappaflow/kappa/runners/local"
 )
 
@@ -89,10 +90,10 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	p := pipeline.New()
 	s := p.Root()
 	gen := Generator{N: o.n, Seed: o.seed, Start: start, Span: time.Duration(o.minutes) * time.Minute, Users: o.users, Parts: 4}
-	events := pipeline.Read[PageView](s, gen, pipeline.ReadName("Generate"))
+	events := gen.Read(s)
 	rows := BuildPageViews(s, events)
 	pipeline.Write(s.Scope("Files"), rows, pipeline.Sink[Row](sink))
-	table := pipelinetest.Collect(s.Scope("Table"), rows) // an exactly-once in-memory sink, for the table
+	table := collect(s.Scope("Table"), rows) // the rows in memory, for the table
 
 	cfg := local.Config{Workers: o.workers, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if o.mode == "stream" {
@@ -103,7 +104,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 
-	got := table.Values()
+	got := table.values()
 	fmt.Fprintf(out, "kappa analytics-on-write: %d page views (seed %d) → views and unique users (exact) per URL and minute\n\n", o.n, o.seed)
 	printTable(out, got)
 	files, _ := filepath.Glob(filepath.Join(o.out, sink.prefix()+"-*."+sink.ext()))
@@ -128,4 +129,29 @@ func printTable(out io.Writer, rows []Row) {
 	for _, r := range rows {
 		fmt.Fprintf(out, "%-16s  %-*s  %6d  %12d\n", r.Minute.Format("2006-01-02 15:04"), width, r.URL, r.Views, r.UniqueUsers)
 	}
+}
+
+// collected holds the values of a collection, gathered by a foreach sink. It is at-least-once: exact for a run
+// without checkpoints, as here.
+type collected[T any] struct {
+	mu   sync.Mutex
+	vals []T
+}
+
+func collect[T any](s pipeline.Scope, col pipeline.PCollection[T]) *collected[T] {
+	c := &collected[T]{}
+	foreach.Write(s, col, func(_ context.Context, v T) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.vals = append(c.vals, v)
+		return nil
+	})
+	return c
+}
+
+// values returns a copy of what was gathered so far.
+func (c *collected[T]) values() []T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.vals)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kappaflow/kappa/io/generate"
 	"github.com/kappaflow/kappa/pipeline"
 	"github.com/kappaflow/kappa/pipelinetest"
 	"github.com/kappaflow/kappa/runners/local"
@@ -226,17 +227,19 @@ func TestGenerator(t *testing.T) {
 
 	// The splits read every view exactly once, in event-time order, and resume from a position.
 	ctx := context.Background()
-	splits, err := g.Splits(ctx)
+	src, err := generate.NewSource(g.config())
+	require.NoError(t, err)
+	splits, err := src.Splits(ctx)
 	require.NoError(t, err)
 	require.Len(t, splits, 3)
 	seen := make([]int, g.N)
 	for _, sp := range splits {
-		r, err := g.Open(ctx, sp, nil)
+		r, err := src.Open(ctx, sp, nil)
 		require.NoError(t, err)
 		var b pipeline.Batch[PageView]
 		require.NoError(t, r.ReadBatch(ctx, &b, pipeline.Limits{MaxRecords: 10}))
 		require.Equal(t, 10, b.Len())
-		r2, err := g.Open(ctx, sp, r.Position())
+		r2, err := src.Open(ctx, sp, r.Position())
 		require.NoError(t, err)
 		last := pipeline.MinTime
 		for i, v := range b.Values {
@@ -261,8 +264,8 @@ func TestGenerator(t *testing.T) {
 	for i, n := range seen {
 		require.Equal(t, 1, n, "view %d", i)
 	}
-	_, err = g.Open(ctx, pipeline.Split{ID: "3/3"}, nil)
-	require.EqualError(t, err, `pageviews: bad split "3/3"`)
+	_, err = src.Open(ctx, pipeline.Split{ID: "3/3"}, nil)
+	require.EqualError(t, err, `pageviews(n=1000, seed=5): split "3/3" is not one of 3 splits (was Splits changed between runs?)`)
 }
 
 // FileSink publishes atomically and exactly once.

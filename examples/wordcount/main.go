@@ -19,10 +19,11 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 
+	"github.com/kappaflow/kappa/io/foreach"
 	"github.com/kappaflow/kappa/pipeline"
-	"github.com/kappaflow/kappa/pipelinetest"
 	"github.com/kappaflow/kappa/runners/local"
 	"github.com/kappaflow/kappa/transforms"
 )
@@ -75,13 +76,19 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	p := pipeline.New()
 	s := p.Root()
 	lines := pipeline.Read[string](s, newLineSource(text, 4), pipeline.ReadName("ReadLines"))
-	counts := pipelinetest.Collect(s, CountWords(s, lines)) // an exactly-once in-memory sink
+	var mu sync.Mutex
+	var words []transforms.KV[string, int64]
+	foreach.Write(s, CountWords(s, lines), func(_ context.Context, c transforms.KV[string, int64]) error {
+		mu.Lock() // shards write concurrently
+		defer mu.Unlock()
+		words = append(words, c)
+		return nil
+	})
 
 	r := local.New(local.Config{Workers: o.workers, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err := r.Run(ctx, p); err != nil {
 		return err
 	}
-	words := counts.Values()
 	slices.SortFunc(words, func(a, b transforms.KV[string, int64]) int {
 		if a.Value != b.Value {
 			return int(b.Value - a.Value)
