@@ -103,7 +103,9 @@ func (s Sliding) Slice(t pipeline.Time) (width pipeline.Time, slice pipeline.Win
 }
 
 // Sessions assigns each element the window [t, t+Gap); the windows of one key that overlap merge into a session
-// (Beam's Sessions, Flink's session windows). Merging happens per key in GroupByKey and CombinePerKey.
+// (Beam's Sessions, Flink's session windows). Merging happens per key in GroupByKey and CombinePerKey. Windows
+// that only touch — [a, b) and [b, c), elements exactly Gap apart — do not merge, as in Beam Java, whereas Flink
+// merges them (its TimeWindow.intersects compares with ≤).
 type Sessions struct {
 	Gap time.Duration
 }

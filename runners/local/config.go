@@ -36,10 +36,12 @@ type Config struct {
 	Workers int
 	// Mode is Batch (default) or Stream.
 	Mode Mode
-	// BatchRecords caps the records read from one split per micro-batch (default 10000: measured best for W1;
-	// larger batches amortise barriers but leave caches).
+	// BatchRecords caps the records read from each split per micro-batch (default 10000: measured best for W1;
+	// larger batches amortise barriers but leave caches). It is per split: a micro-batch over 8 active splits
+	// reads up to 8 × BatchRecords records (bounded sources read at most OpenSplits splits per worker at a time).
 	BatchRecords int
-	// BatchBytes caps the bytes read from one split per micro-batch (default 64 MiB).
+	// BatchBytes caps the bytes read from each split per micro-batch (default 64 MiB), per split like
+	// BatchRecords.
 	BatchBytes int64
 	// OpenSplits is how many splits of a bounded source one worker reads at a time (default 4); the others wait
 	// their turn in split order. Unbounded sources read every split.
