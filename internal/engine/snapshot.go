@@ -376,7 +376,7 @@ func (ex *exchange[K, V, A, O]) restore(chains [][]io.Reader, decode func(*gob.D
 	for j, chain := range chains {
 		for i, r := range chain {
 			if err := ex.restoreOne(r, owner, decode); err != nil {
-				return fmt.Errorf("%s: restore snapshot %d of worker %d: %w", ex.op.name, i, j, err)
+				return fmt.Errorf("%s: restore %s: %w", ex.op.name, snapshotName(r, i, j), err)
 			}
 		}
 	}
@@ -648,7 +648,7 @@ func (ex *stateExchange[K, V, Out]) Restore(chains [][]io.Reader) error {
 		for i, r := range chain {
 			var s stateSnap[K]
 			if err := gob.NewDecoder(r).Decode(&s); err != nil {
-				return fmt.Errorf("%s: restore snapshot %d of worker %d: %w", ex.op.name, i, j, err)
+				return fmt.Errorf("%s: restore %s: %w", ex.op.name, snapshotName(r, i, j), err)
 			}
 			for _, c := range ex.cons {
 				c.wm = max(c.wm, s.WM)
@@ -715,4 +715,12 @@ func (ex *stateExchange[K, V, Out]) spillIfOverBudget() error {
 		}
 	}
 	return nil
+}
+
+// snapshotName names snapshot i of worker j's chain in errors: by its object name when the runner gave one.
+func snapshotName(r io.Reader, i, j int) string {
+	if n, ok := r.(interface{ Name() string }); ok {
+		return n.Name()
+	}
+	return fmt.Sprintf("snapshot %d of worker %d", i, j)
 }

@@ -335,9 +335,12 @@ func (ru *run) restore(ctx context.Context) error {
 		return nil
 	}
 	prefix := ""
-	if ru.cfg.StartFrom != "" {
+	switch {
+	case strings.HasPrefix(ru.cfg.StartFrom, checkpointPrefix): // a retained checkpoint, by name
+		prefix = strings.TrimSuffix(ru.cfg.StartFrom, "/") + "/"
+	case ru.cfg.StartFrom != "":
 		prefix = savepointPrefix + ru.cfg.StartFrom + "/"
-	} else {
+	default:
 		p, _, err := latestCheckpoint(ctx, st)
 		if err != nil {
 			return err
@@ -351,9 +354,13 @@ func (ru *run) restore(ctx context.Context) error {
 	meta, err := readManifest(ctx, st, prefix)
 	if err != nil {
 		if ru.cfg.StartFrom != "" && errors.Is(err, ErrNoCheckpoint) {
-			return fmt.Errorf("%w: savepoint %q: %w", ErrNoCheckpoint, ru.cfg.StartFrom, err)
+			what := "savepoint"
+			if strings.HasPrefix(ru.cfg.StartFrom, checkpointPrefix) {
+				what = "checkpoint"
+			}
+			return fmt.Errorf("%w: %s %q: %w", ErrNoCheckpoint, what, ru.cfg.StartFrom, err)
 		}
-		return err
+		return fmt.Errorf("%w%s", err, ru.olderCheckpoints(ctx, prefix))
 	}
 	plan, err := ru.planRestore(prefix, meta)
 	if err != nil {
@@ -386,7 +393,7 @@ func (ru *run) restore(ctx context.Context) error {
 	for _, r := range plan {
 		chains, err := fetchChains(ctx, st, r.meta.Chains)
 		if err != nil {
-			return fmt.Errorf("kappa: checkpoint %s: %s: %w (restore from an older retained checkpoint by removing %s, or from a savepoint)", prefix, r.meta.Transform, err, prefix+manifestName)
+			return fmt.Errorf("kappa: checkpoint %s: %s: %w%s", prefix, r.meta.Transform, err, ru.olderCheckpoints(ctx, prefix))
 		}
 		if r.migration != nil {
 			err = r.migration.restore(r.node.ex, chains)
@@ -394,7 +401,7 @@ func (ru *run) restore(ctx context.Context) error {
 			err = r.node.ex.(exec.Restorer).Restore(chains)
 		}
 		if err != nil {
-			return fmt.Errorf("kappa: checkpoint %s: %w", prefix, err)
+			return fmt.Errorf("kappa: checkpoint %s: %w%s", prefix, err, ru.olderCheckpoints(ctx, prefix))
 		}
 	}
 	for _, sm := range meta.Sinks {
@@ -417,6 +424,27 @@ func (ru *run) restore(ctx context.Context) error {
 	ru.restoredFrom = prefix
 	ru.cfg.Logger.Info("kappa: restored checkpoint", "checkpoint", prefix, "epoch", meta.Epoch, "workers", meta.Workers)
 	return nil
+}
+
+// olderCheckpoints tells, for an error restoring the checkpoint under prefix, which other checkpoints are
+// retained and how to start from one.
+func (ru *run) olderCheckpoints(ctx context.Context, prefix string) string {
+	names, err := ru.cfg.Checkpoints.List(ctx, checkpointPrefix)
+	if err != nil {
+		return ""
+	}
+	var older []string
+	for _, n := range names {
+		if p, ok := strings.CutSuffix(n, "/"+manifestName); ok && p+"/" < prefix {
+			older = append(older, p)
+		}
+	}
+	if len(older) == 0 {
+		return " (no older checkpoint is retained; start from a savepoint with Config.StartFrom, or from nothing with an empty checkpoint location)"
+	}
+	slices.Sort(older)
+	slices.Reverse(older)
+	return fmt.Sprintf(" (older retained checkpoints: %s; start from one with Config.StartFrom = %q)", strings.Join(older, ", "), older[0])
 }
 
 type restoreStep struct {
@@ -500,6 +528,14 @@ func typesString(t map[string]string) string {
 	return "{" + strings.Join(parts, " ") + "}"
 }
 
+// namedReader is a snapshot object being restored; its name appears in restore errors.
+type namedReader struct {
+	*bytes.Reader
+	name string
+}
+
+func (r namedReader) Name() string { return r.name }
+
 // fetchChains downloads snapshot chains, several objects at a time.
 func fetchChains(ctx context.Context, st CheckpointStore, refs [][]snapshotRef) ([][]io.Reader, error) {
 	out := make([][]io.Reader, len(refs))
@@ -530,7 +566,7 @@ func fetchChains(ctx context.Context, st CheckpointStore, refs [][]snapshotRef) 
 				errs[n] = fmt.Errorf("%s has %d bytes, the manifest says %d: corrupt or partial object", name, len(b), refs[j.w][j.i].Size)
 				return
 			}
-			out[j.w][j.i] = bytes.NewReader(b)
+			out[j.w][j.i] = namedReader{Reader: bytes.NewReader(b), name: name}
 		}()
 	}
 	wg.Wait()

@@ -2,8 +2,11 @@ package local_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -205,4 +208,61 @@ func TestCheckpointOfOtherPipelineIsRefused(t *testing.T) {
 	require.ErrorContains(t, err, "the state of fixed/SumPerKey (SumPerKey)")
 	require.ErrorContains(t, err, "the state of sessions/CountPerKey (CountPerKey)")
 	require.ErrorContains(t, err, "set AllowNonRestoredState to drop it")
+}
+
+// A damaged checkpoint — a state object corrupt or missing — is a clear error naming the object and the
+// checkpoint and listing the older retained checkpoints; StartFrom restores one of them.
+func TestDamagedCheckpoint(t *testing.T) {
+	for _, damage := range []string{"corrupt", "missing"} {
+		t.Run(damage, func(t *testing.T) {
+			dir := t.TempDir()
+			store := local.DirStore(dir)
+			feed := feedW1(6000, 2)
+			res := pipelinetest.NewResult[string]()
+			f := &faults{mapAt: 4000}
+			require.ErrorContains(t, runCheckpointed(t, checkpointedJob(feed, f, res), store, 2), "injected")
+			latest, err := store.List(context.Background(), "chk-")
+			require.NoError(t, err)
+			var manifests []string
+			for _, n := range latest {
+				if strings.HasSuffix(n, "/meta.json") {
+					manifests = append(manifests, strings.TrimSuffix(n, "/meta.json"))
+				}
+			}
+			slices.Sort(manifests)
+			require.GreaterOrEqual(t, len(manifests), 2, "a few checkpoints are retained")
+			newest, older := manifests[len(manifests)-1], manifests[len(manifests)-2]
+			b, err := store.Get(context.Background(), newest+"/meta.json")
+			require.NoError(t, err)
+			var meta struct {
+				State []struct {
+					Chains [][]struct{ Object string } `json:"chains"`
+				} `json:"state"`
+			}
+			require.NoError(t, json.Unmarshal(b, &meta))
+			obj := meta.State[0].Chains[0][len(meta.State[0].Chains[0])-1].Object
+			path := filepath.Join(dir, filepath.FromSlash(obj))
+			if damage == "missing" {
+				require.NoError(t, os.Remove(path))
+			} else {
+				data, err := os.ReadFile(path)
+				require.NoError(t, err)
+				for i := len(data) / 2; i < len(data); i++ {
+					data[i] ^= 0x5a
+				}
+				require.NoError(t, os.WriteFile(path, data, 0o644))
+			}
+			err = runCheckpointed(t, checkpointedJob(feed, nil, res), store, 2)
+			require.Error(t, err)
+			require.ErrorContains(t, err, obj)
+			require.ErrorContains(t, err, "checkpoint "+newest+"/")
+			require.ErrorContains(t, err, "older retained checkpoints: "+older)
+			require.ErrorContains(t, err, "StartFrom")
+			// Step back to the previous checkpoint.
+			clock := newTickClock(100 * time.Millisecond)
+			cfg := local.Config{Mode: local.Stream, Workers: 2, Now: clock.Now, EpochInterval: 500 * time.Millisecond,
+				BatchRecords: 300, BatchWait: time.Millisecond, StopWhenIdle: 3 * time.Second, Checkpoints: store, StartFrom: older}
+			require.NoError(t, local.New(cfg).Run(context.Background(), checkpointedJob(feed, nil, res)))
+		})
+	}
 }

@@ -77,7 +77,9 @@ type Config struct {
 	Checkpoints CheckpointStore
 	// KeepCheckpoints is how many complete checkpoints are kept (default 3); older ones are deleted.
 	KeepCheckpoints int
-	// StartFrom names a savepoint (see Runner.Savepoint) to restore instead of the newest checkpoint.
+	// StartFrom names a savepoint (see Runner.Savepoint) to restore instead of the newest checkpoint, or a
+	// retained checkpoint by its name, "chk-<epoch>" (to step back past a damaged newest one; the error restoring
+	// it lists the others).
 	StartFrom string
 	// AllowNonRestoredState lets a run restore a checkpoint or savepoint that holds state, positions or commit
 	// tokens of transforms the pipeline no longer has (Flink's --allowNonRestoredState): they are dropped, with a
