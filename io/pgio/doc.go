@@ -1,0 +1,71 @@
+// Package pgio writes a pipeline's output into a PostgreSQL table, exactly once: each value becomes a row upserted
+// by its primary key (INSERT … ON CONFLICT … DO UPDATE), and each epoch of the runner is applied to the table in
+// one transaction, once, whatever crashes and restarts happen in between.
+//
+//	type Views struct {
+//		URL    string    `pg:"url,key"`
+//		Minute time.Time `pg:"minute,key"`
+//		Views  int64     `pg:"views,add"`
+//	}
+//
+//	pgio.Write(s, perMinute, pgio.Config[Views]{
+//		DSN:   "postgres://kappa@db:5432/analytics",
+//		Table: "page_views",
+//		JobID: "page-views",
+//		Mode:  pgio.Add, // discarding panes: each pane adds to the row
+//	})
+//
+// # Rows
+//
+// A struct's exported fields are the columns: `pg:"name"` names a field's column (default: the field name in
+// snake_case, UserID → user_id), `pg:",key"` marks the primary key columns, `pg:",add"` the columns Mode Add sums,
+// `pg:"-"` leaves a field out. Embedded structs are flattened; pointer fields may be NULL. Values go through
+// pgx's encoding: int64 to bigint, time.Time to timestamptz, []byte to bytea, maps and structs to json/jsonb,
+// and so on. Without a struct, or to compute columns, set Config.Columns and Config.Row (T → one value per
+// column) and Config.Key.
+//
+// The table must exist with a primary key (or a unique index) on exactly the key columns, unless
+// Config.CreateTable creates it from the struct's fields.
+//
+// # Panes: Replace and Add
+//
+// Mode Replace (the default) overwrites the stored row: right for accumulating panes, where every pane of a
+// window holds the whole result so far, and for "latest value per key" tables. Mode Add adds the Add columns to
+// the stored ones (and replaces the other non-key columns): right for discarding panes, where each pane holds
+// only what arrived since the window's previous pane (early firings, late data). Within an epoch, rows of one key
+// are combined the same way before they are written.
+//
+// # Exactly once
+//
+// The sink follows kappa's epoch protocol (pipeline.Sink) with a staging table per shard and a marker table:
+//
+//   - Write buffers the epoch's rows, one per key, and copies them (COPY, binary) in chunks of Config.BatchRows
+//     into the shard's staging table kappa_stage_<table>_<hash>_<shard>, tagged with a random batch number.
+//   - Prepare copies the rest and returns a token naming the batch: job, shard, epoch, batch, row count.
+//   - The runner writes the token into its checkpoint. Commit then runs one transaction: lock the shard's row in
+//     the marker table kappa_pgio_commits (job, table, shard → last committed epoch); if it shows this epoch or a
+//     later one, stop (already committed); else INSERT … SELECT the batch from staging ON CONFLICT DO UPDATE,
+//     empty the staging table, and set the marker to this epoch.
+//
+// The rows and the marker change in the same transaction, so an epoch is applied entirely or not at all and
+// never twice: a Commit repeated after a crash (the runner commits the restored checkpoint's tokens again)
+// finds the marker and does nothing. Batches prepared after the last checkpoint are never committed: the next
+// run clears them from staging before it stages the replayed epochs. Each shard's connection holds an advisory
+// lock, so a restarted run waits until the crashed run's connections are gone (their transactions then have
+// either committed or rolled back) and two processes never write one shard. docs/postgres.md walks through a
+// crash at every step.
+//
+// A run that starts from scratch (epoch 0, no checkpoint restored) forgets the job's markers. A run that restores
+// a checkpoint or savepoint older than what the markers show fails its first Prepare with ErrEpochCommitted
+// rather than skip or double-count rows.
+//
+// # Failures
+//
+// Connection failures (refused, reset, server shutting down) are retried on a new connection with exponential
+// backoff until Config.RetryTimeout, then fail the epoch with an error naming the table and the epoch. A row the
+// server rejects (a NOT NULL or CHECK constraint, a value out of its column type's range, a value pgx cannot
+// encode) fails the epoch with a *RowError naming the row's key; staging tables carry the table's NOT NULL and
+// CHECK constraints, so such rows fail at Prepare, before the checkpoint. Rows that only the table itself can
+// reject (another unique index, a foreign key, a trigger) fail Commit with the server's detail, which names the
+// key; the job then cannot pass that epoch until the table accepts the rows.
+package pgio
