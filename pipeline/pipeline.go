@@ -102,6 +102,7 @@ type Collection struct {
 	windowing any
 	bounded   bool
 	consumers []*Transform
+	coder     coderCell
 }
 
 // ID is the collection's index in Pipeline.Collections.

@@ -152,6 +152,9 @@ func (r *readOp[T]) String() string { return "Read(" + r.src.Name() + ")" }
 
 func (r *readOp[T]) SourceName() string { return r.src.Name() }
 
+// Source returns the pipeline.Source[T] read (for runners that read sources their own way).
+func (r *readOp[T]) Source() any { return r.src }
+
 func (r *readOp[T]) Bounded() bool { return r.src.Bounded() }
 
 func (r *readOp[T]) IdleTimeout() time.Duration { return r.cfg.idle }

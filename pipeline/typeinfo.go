@@ -17,6 +17,7 @@ type typeInfo interface {
 	TypeName() string
 	NewTee(outs []any) (any, error)
 	NewDiscard() any
+	newCoder() (any, error)
 }
 
 type typeOf[T any] struct{ name string }

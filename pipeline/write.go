@@ -35,6 +35,9 @@ func (w *writeOp[T]) String() string { return "Write(" + w.sink.Name() + ")" }
 
 func (w *writeOp[T]) SinkName() string { return w.sink.Name() }
 
+// Sink returns the pipeline.Sink[T] written to (for runners that check what a sink supports).
+func (w *writeOp[T]) Sink() any { return w.sink }
+
 // Open opens the shard's writer; the result implements internal/exec.SinkRunner and is a pusher of T.
 func (w *writeOp[T]) Open(ctx context.Context, shard Shard) (any, error) {
 	wr, err := w.sink.Open(ctx, shard)

@@ -96,3 +96,7 @@ func (w *collectWriter[T]) Commit(_ context.Context, token []byte) error {
 }
 
 func (w *collectWriter[T]) Close(context.Context) error { return nil }
+
+// BundleSafe reports that a Result can be written per bundle of a portable engine (runners/beam): its Prepare
+// ignores the epoch and its tokens are committed at most once (internal/exec.BundleSink).
+func (r *Result[T]) BundleSafe() bool { return true }

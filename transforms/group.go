@@ -1,10 +1,12 @@
 package transforms
 
 import (
+	"encoding/binary"
 	"fmt"
 	"iter"
 	"slices"
 
+	"github.com/kappaflow/kappa/coder"
 	"github.com/kappaflow/kappa/internal/engine"
 	"github.com/kappaflow/kappa/pipeline"
 	"github.com/kappaflow/kappa/windowing"
@@ -34,7 +36,65 @@ func lateTarget[K comparable, V any](s pipeline.Scope, o options) (*pipeline.PCo
 // says which firing produced it.
 func GroupByKey[K comparable, V any](s pipeline.Scope, col pipeline.PCollection[KV[K, V]], opts ...Option) pipeline.PCollection[KV[K, iter.Seq[V]]] {
 	o := applyOptions("GroupByKey", opts)
-	return group[K, V, []V, iter.Seq[V]](s, o, col, gbkAgg[V]{}, false)
+	out := group[K, V, []V, iter.Seq[V]](s, o, col, gbkAgg[V]{}, false)
+	if out.Valid() {
+		out.Collection().SetCoder(groupedCoder[K, V]())
+	}
+	return out
+}
+
+// groupedCoder encodes GroupByKey's output, KV[K, iter.Seq[V]], with the sequence materialised: the key, then the
+// values as a slice. A coder built for the type itself could not encode a function.
+func groupedCoder[K comparable, V any]() coder.Coder[KV[K, iter.Seq[V]]] {
+	name := "Grouped(" + describe[K]() + ", " + describe[V]() + ")"
+	return coder.Coder[KV[K, iter.Seq[V]]]{
+		Name: name,
+		Append: func(dst []byte, kv KV[K, iter.Seq[V]]) ([]byte, error) {
+			kc, err := coder.Of[K]()
+			if err != nil {
+				return dst, err
+			}
+			vc, err := coder.Of[[]V]()
+			if err != nil {
+				return dst, err
+			}
+			kb, err := kc.Append(nil, kv.Key)
+			if err != nil {
+				return dst, err
+			}
+			dst = binary.AppendUvarint(dst, uint64(len(kb)))
+			dst = append(dst, kb...)
+			var vs []V
+			if kv.Value != nil {
+				vs = slices.Collect(kv.Value)
+			}
+			return vc.Append(dst, vs)
+		},
+		Decode: func(b []byte) (KV[K, iter.Seq[V]], error) {
+			var kv KV[K, iter.Seq[V]]
+			kc, err := coder.Of[K]()
+			if err != nil {
+				return kv, err
+			}
+			vc, err := coder.Of[[]V]()
+			if err != nil {
+				return kv, err
+			}
+			n, h := binary.Uvarint(b)
+			if h <= 0 || uint64(len(b)-h) < n {
+				return kv, fmt.Errorf("%s: truncated key", name)
+			}
+			if kv.Key, err = kc.Decode(b[h : h+int(n)]); err != nil {
+				return kv, err
+			}
+			vs, err := vc.Decode(b[h+int(n):])
+			if err != nil {
+				return kv, err
+			}
+			kv.Value = slices.Values(vs)
+			return kv, nil
+		},
+	}
 }
 
 type gbkAgg[V any] struct{}

@@ -61,7 +61,7 @@ func Into[T any](s pipeline.Scope, col pipeline.PCollection[T], fn WindowFn, opt
 		return pipeline.PCollection[T]{}
 	}
 	_, st.Deferred = fn.(Sliding)
-	t := pipeline.AddTransform(s, name, &intoOp[T]{fn: fn, deferred: st.Deferred}, col)
+	t := pipeline.AddTransform(s, name, &intoOp[T]{fn: fn, deferred: st.Deferred, st: st}, col)
 	out := pipeline.AddOutput[T](s, t)
 	if out.Valid() {
 		out.Collection().SetWindowing(st)
@@ -72,9 +72,13 @@ func Into[T any](s pipeline.Scope, col pipeline.PCollection[T], fn WindowFn, opt
 type intoOp[T any] struct {
 	fn       WindowFn
 	deferred bool
+	st       *Strategy
 }
 
 func (o *intoOp[T]) String() string { return "WindowInto(" + o.fn.String() + ")" }
+
+// IntoStrategy returns the *Strategy of the operator's output (internal/exec.WindowIntoOp).
+func (o *intoOp[T]) IntoStrategy() any { return o.st }
 
 func (o *intoOp[T]) Instantiate(w *exec.Worker, outs []any) (any, error) {
 	out, ok := outs[0].(exec.Pusher[T])

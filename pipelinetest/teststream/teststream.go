@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kappaflow/kappa/coder"
+	"github.com/kappaflow/kappa/internal/exec"
 	"github.com/kappaflow/kappa/pipeline"
 	"github.com/kappaflow/kappa/pipelinetest"
 	"github.com/kappaflow/kappa/runners/local"
@@ -187,3 +189,52 @@ func (r *reader[T]) Position() []byte {
 }
 
 func (r *reader[T]) Close() error { return nil }
+
+// Script returns the steps of the script with their elements encoded by coder.Of[T], for runners that replay the
+// script with their own engine's test stream (runners/beam on Prism; internal/exec.ScriptedSource).
+func (src *source[T]) Script() ([]exec.ScriptStep, error) {
+	c, err := coder.Of[T]()
+	if err != nil {
+		return nil, fmt.Errorf("teststream: %w", err)
+	}
+	out := make([]exec.ScriptStep, 0, len(src.s.steps))
+	for i, st := range src.s.steps {
+		step := exec.ScriptStep{Watermark: pipeline.MinTime}
+		switch st.kind {
+		case addElements:
+			step.Elements = make([]pipeline.Element[[]byte], 0, len(st.elems))
+			for _, e := range st.elems {
+				b, err := c.Append(nil, e.Value)
+				if err != nil {
+					return nil, fmt.Errorf("teststream: step %d: encode %+v: %w", i, e.Value, err)
+				}
+				step.Elements = append(step.Elements, pipeline.Element[[]byte]{Value: b, Time: e.Time, Window: pipeline.GlobalWindow, Pane: pipeline.NoFiringPane})
+			}
+		case advanceWatermark:
+			step.Watermark = st.wm
+		case advanceProcessingTime:
+			step.Advance = st.d
+		}
+		out = append(out, step)
+	}
+	return out, nil
+}
+
+// NewDecoder returns a function decoding an element of the script and pushing it into out, a Pusher of T.
+func (src *source[T]) NewDecoder(out any) (func(e pipeline.Element[[]byte]) error, error) {
+	c, err := coder.Of[T]()
+	if err != nil {
+		return nil, fmt.Errorf("teststream: %w", err)
+	}
+	p, ok := out.(exec.Pusher[T])
+	if !ok {
+		return nil, fmt.Errorf("teststream: output accepts %T", out)
+	}
+	return func(e pipeline.Element[[]byte]) error {
+		v, err := c.Decode(e.Value)
+		if err != nil {
+			return fmt.Errorf("teststream: decode: %w", err)
+		}
+		return p.Push(pipeline.Element[T]{Value: v, Time: e.Time, Window: e.Window, Pane: e.Pane})
+	}, nil
+}
