@@ -18,7 +18,7 @@ type column struct {
 	index    []int        // field path (struct mapping)
 	typ      reflect.Type // field type (struct mapping)
 	key, add bool
-	nullable bool   // pointer field (struct mapping)
+	nullable bool   // pointer, slice or map field: nil is NULL (struct mapping)
 	pgType   string // for CreateTable (struct mapping)
 }
 
@@ -99,7 +99,7 @@ func newMapping[T any](cfg *Config[T]) (*mapping[T], error) {
 			return nil, fmt.Errorf("pgio: column %q is both a key and an Add column", c.name)
 		case c.key:
 			m.keys = append(m.keys, i)
-			if c.typ != nil && c.nullable {
+			if c.typ != nil && c.typ.Kind() == reflect.Pointer {
 				return nil, fmt.Errorf("pgio: key column %q comes from a pointer field (%s): key columns cannot be NULL", c.name, c.typ)
 			}
 		case c.add:
@@ -174,9 +174,12 @@ func (m *mapping[T]) structColumns() error {
 			}
 		}
 		ft := f.Type
-		if ft.Kind() == reflect.Pointer && ft != reflect.TypeFor[[]byte]() {
+		switch ft.Kind() {
+		case reflect.Pointer:
 			c.nullable = true
 			ft = ft.Elem()
+		case reflect.Slice, reflect.Map:
+			c.nullable = true // nil is NULL
 		}
 		c.pgType = pgTypeOf(ft)
 		m.cols = append(m.cols, c)

@@ -84,7 +84,11 @@ func (w *writer[T]) connect(ctx context.Context) (*pgx.Conn, error) {
 		return w.conn, nil
 	}
 	w.conn = nil
-	conn, err := pgx.ConnectConfig(ctx, w.s.connCfg.Copy())
+	cc := w.s.connCfg.Copy()
+	if cc.RuntimeParams["application_name"] == "" {
+		cc.RuntimeParams["application_name"] = fmt.Sprintf("kappa pgio %s shard %d", w.s.cfg.JobID, w.shard.Index)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -389,14 +390,16 @@ func (w *writer[T]) rowError(err error, src *copySource, epoch string) error {
 	}
 	row := -1
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
+	if errors.As(err, &pe) && !strings.HasPrefix(pe.Message, "COPY from stdin failed") {
 		if m := copyLine.FindStringSubmatch(pe.Where); m != nil {
 			if line, _ := strconv.Atoi(m[1]); line >= 1 && line <= len(src.rows) {
 				row = line - 1
 			}
 		}
 	} else if src.next >= 1 && src.next <= len(src.rows) {
-		row = src.next - 1 // pgx encodes each row as it is handed out: the last one failed
+		// A client-side failure (pgx reports it to the server, which answers "COPY from stdin failed: …"). pgx
+		// encodes each row as it is handed out: the last one failed.
+		row = src.next - 1
 	}
 	if row < 0 {
 		return err
