@@ -371,7 +371,7 @@ func TestAvroDecodeErrors(t *testing.T) {
 			"schemareg avro: schema id 4242: unknown schema: the registry answered 404 (error code 40403): Schema 4242 not found"},
 		{"truncated payload", good.Value[:len(good.Value)-4], schemareg.ErrUndecodable, ""},
 		{"not Avro", schemareg.AppendHeader(nil, protoID), schemareg.ErrIncompatibleSchema,
-			fmt.Sprintf("schemareg avro: schema id %d: incompatible schema: a PROTOBUF schema, want AVRO", protoID)},
+			fmt.Sprintf("schemareg avro: schema id %d: incompatible schema: a schema of type PROTOBUF, want AVRO", protoID)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := r.DecodeBytes(tc.value)

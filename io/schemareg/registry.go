@@ -222,7 +222,7 @@ func (c *core[E, W]) writerSchema(ctx context.Context) (*writerEntry[W], error) 
 			return nil, fmt.Errorf("subject %q version %s: %w", c.subject, versionName(c.version), registryErr(err))
 		}
 		if ss.Type != c.typ {
-			return nil, fmt.Errorf("subject %q version %d (schema id %d): %w: a %s schema, want %s", c.subject, ss.Version, ss.ID, ErrIncompatibleSchema, ss.Type, c.typ)
+			return nil, fmt.Errorf("subject %q version %d (schema id %d): %w: a schema of type %s, want %s", c.subject, ss.Version, ss.ID, ErrIncompatibleSchema, ss.Type, c.typ)
 		}
 		w.id, w.version, w.schema = ss.ID, ss.Version, ss.Schema
 	}
@@ -314,7 +314,7 @@ func describe(re *sr.ResponseError) string {
 
 // wrongType is the error of a writer schema of another format.
 func wrongType(id int, got, want sr.SchemaType) error {
-	return fmt.Errorf("schema id %d: %w: a %s schema, want %s", id, ErrIncompatibleSchema, got, want)
+	return fmt.Errorf("schema id %d: %w: a schema of type %s, want %s", id, ErrIncompatibleSchema, got, want)
 }
 
 // noReferences refuses schemas with references, which schemareg does not resolve.
