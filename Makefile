@@ -24,6 +24,7 @@ test-conformance: test-deps ## run the connector conformance suite (io/iotest) o
 test-deps: ## install the test peers the tests start themselves (kinesalite via npm)
 	@scripts/install-kinesalite.sh "$(TOOLS)/kinesalite"
 	@scripts/install-postgres.sh
+	@scripts/install-protoc.sh
 
 .PHONY: kinesis
 kinesis: test-deps ## run kinesalite (Kinesis emulator) on 127.0.0.1:4567 until Ctrl-C
