@@ -14,7 +14,12 @@ help: ## list the targets
 test: test-deps ## run vet, every test, and the core packages again under the race detector
 	$(GO) vet ./...
 	KAPPA_REQUIRE_SERVICES=1 $(GO) test -count=1 -timeout 14m ./...
-	$(GO) test -race -count=1 -timeout 10m ./pipeline/... ./windowing/... ./transforms/... ./pipelinetest/... ./runners/...
+	$(GO) test -race -count=1 -timeout 10m ./pipeline/... ./windowing/... ./transforms/... ./pipelinetest/... ./runners/local/...
+	scripts/test-prism.sh
+
+.PHONY: test-prism
+test-prism: ## run the transforms/windowing/pipeline suites on Beam's Prism runner (runners/beam) and check the refused list
+	scripts/test-prism.sh
 
 .PHONY: test-conformance
 test-conformance: test-deps ## run the connector conformance suite (io/iotest) on every connector

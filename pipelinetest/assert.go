@@ -154,7 +154,9 @@ func Verify(p *pipeline.Pipeline) error {
 }
 
 // Run runs p on the local runner (with cfg when given), fails the test on a run error, then verifies the
-// pipeline's assertions.
+// pipeline's assertions. When the environment variable KAPPA_RUNNER names another runner registered with
+// RegisterRunner (KAPPA_RUNNER=prism in test binaries built with -tags beam), Run runs p there instead and ignores
+// cfg; it then returns a local runner that did not run (its Stats are empty).
 func Run(t testing.TB, p *pipeline.Pipeline, cfg ...local.Config) *local.Runner {
 	t.Helper()
 	var c local.Config
@@ -162,6 +164,10 @@ func Run(t testing.TB, p *pipeline.Pipeline, cfg ...local.Config) *local.Runner 
 		c = cfg[0]
 	}
 	r := local.New(c)
+	if other, ok := selectedRunner(t); ok {
+		runOther(t, other, p)
+		return r
+	}
 	if err := r.Run(context.Background(), p); err != nil {
 		t.Fatalf("pipeline run failed: %v", err)
 	}

@@ -1,0 +1,182 @@
+package beam
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
+
+	"github.com/kappaflow/kappa/internal/exec"
+	"github.com/kappaflow/kappa/pipeline"
+)
+
+func init() {
+	for _, fn := range stageFnTypes {
+		beam.RegisterType(reflect.TypeOf(fn).Elem())
+	}
+	beam.RegisterType(reflect.TypeOf((*splitsFn)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*byteCombineFn)(nil)).Elem())
+	register.Emitter3[beam.EventTime, []byte, []byte]()
+	register.Emitter1[[]byte]()
+	register.Iter1[[]byte]()
+}
+
+// splitsFn lists the splits of a source, on a worker, from Beam's impulse.
+type splitsFn struct {
+	stageBase
+}
+
+func (f *splitsFn) ProcessElement(ctx context.Context, _ []byte, emit func([]byte)) error {
+	pl, err := lookupPlan(f.Run, f.Builder, f.Fingerprint)
+	if err != nil {
+		return err
+	}
+	src := pl.stages[f.Stage].entry.Op().(exec.SourceOp)
+	splits, err := src.Splits(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: splits: %w", pl.stages[f.Stage].entry.Name(), err)
+	}
+	for _, sp := range splits {
+		b, err := json.Marshal(sp)
+		if err != nil {
+			return err
+		}
+		emit(b)
+	}
+	return nil
+}
+
+// byteCombineFn is Beam's CombineFn of a lifted kappa grouping, over encoded accumulators: its inputs are the
+// partial accumulators the stages upstream pre-combined.
+type byteCombineFn struct {
+	stageBase
+	c exec.ByteCombiner
+}
+
+func (f *byteCombineFn) Setup(ctx context.Context) error {
+	pl, err := lookupPlan(f.Run, f.Builder, f.Fingerprint)
+	if err != nil {
+		return err
+	}
+	f.c, err = pl.stages[f.Stage].in.group.ByteCombiner()
+	return err
+}
+
+func (f *byteCombineFn) CreateAccumulator() []byte {
+	a, err := f.c.CreateAccumulator()
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+func (f *byteCombineFn) AddInput(a, in []byte) []byte { return f.MergeAccumulators(a, in) }
+
+func (f *byteCombineFn) MergeAccumulators(a, b []byte) []byte {
+	m, err := f.c.MergeAccumulators(a, b)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func (f *byteCombineFn) ExtractOutput(a []byte) []byte { return a }
+
+// build translates the plan into a Beam pipeline.
+func build(pl *plan, base stageBase) (*beam.Pipeline, error) {
+	bp, root := beam.NewPipelineWithRoot()
+	outs := map[*stage][]beam.PCollection{}
+	// Beam's TestStream must come first (its coder is the pipeline's first).
+	scripts := map[*stage]beam.PCollection{}
+	for _, st := range pl.stages {
+		if st.kind != stageScript {
+			continue
+		}
+		src, _ := sourceOf(st.entry.Op().(exec.SourceOp))
+		steps, err := src.(exec.ScriptedSource).Script()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", st.entry.Name(), err)
+		}
+		cfg := teststream.NewConfig()
+		wm := pipeline.MinTime
+		for _, step := range steps {
+			switch {
+			case step.Elements != nil:
+				for _, e := range step.Elements {
+					if err := cfg.AddElements(int64(toBeamTime(e.Time)), e.Value); err != nil {
+						return nil, fmt.Errorf("%s: %w", st.entry.Name(), err)
+					}
+				}
+			case step.Watermark != pipeline.MinTime:
+				if step.Watermark > wm {
+					wm = step.Watermark
+					if err := cfg.AdvanceWatermark(int64(toBeamTime(step.Watermark))); err != nil {
+						return nil, fmt.Errorf("%s: %w", st.entry.Name(), err)
+					}
+				}
+			case step.Advance > 0:
+				cfg.AdvanceProcessingTime(step.Advance.Milliseconds())
+			}
+		}
+		if wm != pipeline.MaxTime {
+			if err := cfg.AdvanceWatermarkToInfinity(); err != nil {
+				return nil, fmt.Errorf("%s: %w", st.entry.Name(), err)
+			}
+		}
+		scripts[st] = teststream.Create(root.Scope(st.entry.Name()), cfg)
+	}
+	for _, st := range pl.stages {
+		b := base
+		b.Stage = st.id
+		s := root.Scope(st.entry.Name())
+		fn := newStageFn(st.kind, len(st.outs), b)
+		if fn == nil {
+			return nil, fmt.Errorf("%s: %d outputs to keyed transforms; the Beam runner supports at most %d per stage", st.entry.Name(), len(st.outs), maxOutputs)
+		}
+		var in beam.PCollection
+		switch st.kind {
+		case stageScript:
+			in = scripts[st]
+		case stageSource:
+			imp := beam.Impulse(s)
+			splits := beam.ParDo(s, &splitsFn{stageBase: b}, imp)
+			in = beam.Reshuffle(s, splits)
+		default:
+			kn := st.in
+			var cols []beam.PCollection
+			for _, f := range kn.from {
+				cols = append(cols, outs[f.stage][f.index])
+			}
+			col := cols[0]
+			if len(cols) > 1 {
+				col = beam.Flatten(s, cols...)
+			}
+			wfn, opts, err := beamWindowing(kn.st)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", kn.t.Name(), err)
+			}
+			col = beam.WindowInto(s, wfn, col, opts...)
+			switch st.kind {
+			case stageGrouped:
+				in = beam.GroupByKey(s, col)
+			case stageCombined:
+				// Partial accumulators, pre-combined per bundle by the stages upstream, grouped and merged by
+				// the entry. Beam Go's CombinePerKey would merge them too, but its outputs carry no pane
+				// (Prism, v2.77): triggered panes would lose their index and timing.
+				in = beam.GroupByKey(s, col)
+			case stageStateful:
+				in = col
+			}
+		}
+		if len(st.outs) == 0 {
+			beam.ParDo0(s, fn, in)
+			continue
+		}
+		outs[st] = beam.ParDoN(s, fn, in)
+	}
+	return bp, nil
+}
