@@ -39,7 +39,7 @@ func TestRejectedRowNamesItsKey(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dsn := newDB(t)
-			exec(t, dsn, `CREATE TABLE v (user_name text PRIMARY KEY, views integer CONSTRAINT views_nonnegative CHECK (views >= 0), note text NOT NULL)`)
+			execSQL(t, dsn, `CREATE TABLE v (user_name text PRIMARY KEY, views integer CONSTRAINT views_nonnegative CHECK (views >= 0), note text NOT NULL)`)
 			sink := newSink(t, pgio.Config[Row]{DSN: dsn, Table: "v", BatchRows: tc.batchRows})
 			w := open(t, sink, 0, 1)
 			good := Row{User: "ann", Views: 1, Note: &note}
@@ -72,7 +72,7 @@ func TestRejectedRowNamesItsKey(t *testing.T) {
 // the key; the epoch is not applied and the marker stays, so a retry after the table is fixed commits it.
 func TestRejectedAtCommit(t *testing.T) {
 	dsn := newDB(t)
-	exec(t, dsn, countsTable, "CREATE UNIQUE INDEX counts_last ON counts (last)")
+	execSQL(t, dsn, countsTable, "CREATE UNIQUE INDEX counts_last ON counts (last)")
 	sink := newSink(t, pgio.Config[Count]{DSN: dsn, Table: "counts"})
 	w := open(t, sink, 0, 1)
 	w.write(cnt("ann", 0, 1, "x"))
@@ -88,7 +88,7 @@ func TestRejectedAtCommit(t *testing.T) {
 	require.Equal(t, "23505", pe.Code)
 	require.Equal(t, []string{line("ann", 0, 1, "x")}, rows(t, dsn, selectCounts))
 
-	exec(t, dsn, "DROP INDEX counts_last")
+	execSQL(t, dsn, "DROP INDEX counts_last")
 	w.commit(tok)
 	require.Equal(t, []string{line("ann", 0, 1, "x"), line("bob", 0, 2, "x"), line("cid", 0, 3, "y")}, rows(t, dsn, selectCounts))
 }
@@ -124,7 +124,7 @@ func (l *logBuffer) String() string {
 // applied once.
 func TestConnectionLossIsRetried(t *testing.T) {
 	dsn := newDB(t)
-	exec(t, dsn, countsTable)
+	execSQL(t, dsn, countsTable)
 	var logs logBuffer
 	sink := newSink(t, pgio.Config[Count]{DSN: dsn, Table: "counts", Mode: pgio.Add, BatchRows: 2,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -147,7 +147,7 @@ func TestConnectionLossIsRetried(t *testing.T) {
 func TestServerDownGivesUp(t *testing.T) {
 	srv := pgtest.Start(t)
 	dsn := srv.NewDatabase(t)
-	exec(t, dsn, countsTable)
+	execSQL(t, dsn, countsTable)
 	sink := newSink(t, pgio.Config[Count]{DSN: dsn, Table: "counts", RetryTimeout: time.Second,
 		Logger: slog.New(slog.DiscardHandler)})
 	w := open(t, sink, 0, 1)
@@ -175,7 +175,7 @@ func TestServerDownGivesUp(t *testing.T) {
 // first Prepare; a run from scratch (epoch 0) forgets the markers.
 func TestOlderEpochIsRefused(t *testing.T) {
 	dsn := newDB(t)
-	exec(t, dsn, countsTable)
+	execSQL(t, dsn, countsTable)
 	sink := newSink(t, pgio.Config[Count]{DSN: dsn, Table: "counts", JobID: "job1", Mode: pgio.Add})
 	w := open(t, sink, 0, 1)
 	for e := range uint64(4) {
@@ -211,7 +211,7 @@ func TestOlderEpochIsRefused(t *testing.T) {
 // waits for the first one's lock and gives up with a clear error.
 func TestShardIsLocked(t *testing.T) {
 	dsn := newDB(t)
-	exec(t, dsn, countsTable)
+	execSQL(t, dsn, countsTable)
 	cfg := pgio.Config[Count]{DSN: dsn, Table: "counts", JobID: "j", RetryTimeout: 500 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
 	first := open(t, newSink(t, cfg), 0, 1)
 	_, err := newSink(t, cfg).Open(t.Context(), pipeline.Shard{Index: 0, Count: 1})
@@ -242,16 +242,16 @@ func TestTableChecks(t *testing.T) {
 			`column "last" is generated and cannot be written`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			exec(t, dsn, "DROP TABLE IF EXISTS counts")
+			execSQL(t, dsn, "DROP TABLE IF EXISTS counts")
 			if tc.ddl != "" {
-				exec(t, dsn, tc.ddl)
+				execSQL(t, dsn, tc.ddl)
 			}
 			_, err := newSink(t, pgio.Config[Count]{DSN: dsn, Table: "counts", RetryTimeout: -1}).Open(t.Context(), pipeline.Shard{Index: 0, Count: 1})
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
 	// Defaults and unmapped nullable columns are fine.
-	exec(t, dsn, "DROP TABLE counts", "CREATE TABLE counts (id serial, user_name text, minute timestamptz, views bigint, last text, "+
+	execSQL(t, dsn, "DROP TABLE counts", "CREATE TABLE counts (id serial, user_name text, minute timestamptz, views bigint, last text, "+
 		"region text NOT NULL DEFAULT 'eu', PRIMARY KEY (user_name, minute))")
 	w := open(t, newSink(t, pgio.Config[Count]{DSN: dsn, Table: "counts"}), 0, 1)
 	w.write(cnt("ann", 0, 1, "a"))
@@ -279,7 +279,10 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"empty", func() error { _, err := pgio.NewSink(pgio.Config[Count]{}); return err }(),
 			[]string{"Config.DSN is empty", "Config.Table: empty"}},
-		{"bad table", func() error { _, err := pgio.NewSink(pgio.Config[Count]{DSN: "postgres://x", Table: "a.b.c"}); return err }(),
+		{"bad table", func() error {
+			_, err := pgio.NewSink(pgio.Config[Count]{DSN: "postgres://x", Table: "a.b.c"})
+			return err
+		}(),
 			[]string{`Config.Table: "a.b.c" is not NAME or SCHEMA.NAME`}},
 		{"add in replace mode", func() error {
 			_, err := pgio.NewSink(pgio.Config[Count]{DSN: "postgres://x", Table: "t", Add: []string{"views"}})
@@ -289,7 +292,10 @@ func TestConfigErrors(t *testing.T) {
 			_, err := pgio.NewSink(pgio.Config[Count]{DSN: "postgres://x", Table: "t", Columns: []string{"a"}})
 			return err
 		}(), []string{"Config.Columns and Config.Row go together"}},
-		{"bad dsn", func() error { _, err := pgio.NewSink(pgio.Config[Count]{DSN: "host=x port=notaport", Table: "t"}); return err }(),
+		{"bad dsn", func() error {
+			_, err := pgio.NewSink(pgio.Config[Count]{DSN: "host=x port=notaport", Table: "t"})
+			return err
+		}(),
 			[]string{"pgio: Config.DSN:"}},
 		{"no key", func() error { _, err := pgio.NewSink(pgio.Config[NoKey]{DSN: "postgres://x", Table: "t"}); return err }(),
 			[]string{"no key columns"}},

@@ -34,7 +34,7 @@ func connect(t testing.TB, dsn string) *pgx.Conn {
 	return conn
 }
 
-func exec(t testing.TB, dsn string, sqls ...string) {
+func execSQL(t testing.TB, dsn string, sqls ...string) {
 	t.Helper()
 	conn := connect(t, dsn)
 	for _, sql := range sqls {

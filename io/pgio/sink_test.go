@@ -51,7 +51,7 @@ func TestEpochProtocolIsExactlyOnce(t *testing.T) {
 	} {
 		t.Run(tc.mode.String(), func(t *testing.T) {
 			dsn := newDB(t)
-			exec(t, dsn, countsTable)
+			execSQL(t, dsn, countsTable)
 			sink := newSink(t, pgio.Config[Count]{DSN: dsn, Table: "counts", JobID: "j", Mode: tc.mode})
 			w0, w1 := open(t, sink, 0, 2), open(t, sink, 1, 2)
 
@@ -107,7 +107,7 @@ func TestRowsOfOneKeyInAnEpoch(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dsn := newDB(t)
-			exec(t, dsn, countsTable, "INSERT INTO counts VALUES ('bob', '2024-05-01T12:00:00Z', 1000, 'old')")
+			execSQL(t, dsn, countsTable, "INSERT INTO counts VALUES ('bob', '2024-05-01T12:00:00Z', 1000, 'old')")
 			sink := newSink(t, pgio.Config[Count]{DSN: dsn, Table: "counts", Mode: tc.mode, BatchRows: tc.batchRows})
 			w := open(t, sink, 0, 1)
 			w.write(cnt("ann", 0, 1, "a"), cnt("bob", 0, 5, "b"), cnt("ann", 0, 10, "b"))
@@ -124,7 +124,7 @@ func TestRowsOfOneKeyInAnEpoch(t *testing.T) {
 // A big epoch in chunks, most keys in several chunks, against the same rows computed in Go.
 func TestManyChunks(t *testing.T) {
 	dsn := newDB(t)
-	exec(t, dsn, countsTable)
+	execSQL(t, dsn, countsTable)
 	sink := newSink(t, pgio.Config[Count]{DSN: dsn, Table: "counts", Mode: pgio.Add, BatchRows: 100})
 	w := open(t, sink, 0, 1)
 	want := map[string]int64{}
@@ -151,7 +151,7 @@ func TestManyChunks(t *testing.T) {
 // Row maps values without struct tags; Key and Add name the columns.
 func TestRowFunc(t *testing.T) {
 	dsn := newDB(t)
-	exec(t, dsn, "CREATE TABLE kv (k text PRIMARY KEY, n integer, note text)")
+	execSQL(t, dsn, "CREATE TABLE kv (k text PRIMARY KEY, n integer, note text)")
 	sink := newSink(t, pgio.Config[pipeline.KV[string, int]]{DSN: dsn, Table: "kv", Key: []string{"k"}, Mode: pgio.Add, Add: []string{"n"},
 		Columns: []string{"k", "n", "note"},
 		Row: func(kv pipeline.KV[string, int]) ([]any, error) {
