@@ -13,6 +13,9 @@
 //		…
 //	}
 //
+// Runnable Examples, which have no testing.TB, take a database with SharedDatabase; Main skips them when
+// PostgreSQL is missing.
+//
 // Start gives a test a cluster of its own (stopped by t.Cleanup), which it may Stop and Resume to simulate an
 // outage.
 //

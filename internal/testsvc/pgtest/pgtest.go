@@ -3,6 +3,7 @@ package pgtest
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -143,10 +144,24 @@ var shared struct {
 
 // Main runs the tests of a binary (m.Run) and then stops the cluster Shared started, if any. Call it from
 // TestMain: os.Exit(pgtest.Main(m)).
+//
+// When PostgreSQL is missing (and KAPPA_REQUIRE_SERVICES is not 1), Main skips the package's Examples, which use
+// SharedDatabase and cannot skip themselves.
 func Main(m *testing.M) int {
 	shared.mu.Lock()
 	shared.inMain = true
 	shared.mu.Unlock()
+	if _, err := BinDir(); err != nil && os.Getenv("KAPPA_REQUIRE_SERVICES") != "1" {
+		if !flag.Parsed() {
+			flag.Parse()
+		}
+		skip := "^Example"
+		if f := flag.Lookup("test.skip"); f != nil && f.Value.String() != "" {
+			skip = f.Value.String() + "|" + skip
+		}
+		_ = flag.Set("test.skip", skip)
+		fmt.Fprintf(os.Stderr, "pgtest: skipping the Examples: %v\n", err)
+	}
 	code := m.Run()
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
@@ -180,6 +195,29 @@ func Shared(tb testing.TB) *Server {
 		tb.Fatalf("pgtest: %v", shared.err)
 	}
 	return shared.srv
+}
+
+// SharedDatabase creates a database on the test binary's cluster (see Shared), starting the cluster on first use,
+// and returns its DSN: for runnable Examples, which have no testing.TB. The package's TestMain must use Main.
+func SharedDatabase(name string) (string, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return "", err
+	}
+	shared.mu.Lock()
+	if !shared.inMain {
+		shared.mu.Unlock()
+		return "", errors.New("pgtest: SharedDatabase needs pgtest.Main in the package's TestMain (it stops the cluster)")
+	}
+	if shared.srv == nil && shared.err == nil {
+		shared.srv, shared.err = start(bin, nil)
+	}
+	srv, err := shared.srv, shared.err
+	shared.mu.Unlock()
+	if err != nil {
+		return "", err
+	}
+	return srv.createDatabase(dbName(name, srv.dbCount.Add(1)))
 }
 
 func start(bin string, opts []Option) (*Server, error) {
@@ -305,18 +343,25 @@ func (s *Server) DSN(db string) string {
 // NewDatabase creates an empty database named after the test and returns its DSN.
 func (s *Server) NewDatabase(tb testing.TB) string {
 	tb.Helper()
-	name := dbName(tb.Name(), s.dbCount.Add(1))
+	dsn, err := s.createDatabase(dbName(tb.Name(), s.dbCount.Add(1)))
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	return dsn
+}
+
+func (s *Server) createDatabase(name string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, s.DSN("postgres"))
 	if err != nil {
-		tb.Fatalf("pgtest: connect: %v", err)
+		return "", fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		tb.Fatalf("pgtest: create database %s: %v", name, err)
+		return "", fmt.Errorf("create database %s: %w", name, err)
 	}
-	return s.DSN(name)
+	return s.DSN(name), nil
 }
 
 // dbName makes a database name from a test name: lower case letters, digits and _, at most 63 bytes.
