@@ -2,7 +2,9 @@ package exec
 
 import (
 	"context"
+	"fmt"
 	"iter"
+	"strings"
 	"time"
 
 	"github.com/kappaflow/kappa/pipeline"
@@ -176,4 +178,70 @@ type ScriptedSource interface {
 // watermark and Final flag, and a token is committed at most once.
 type BundleSink interface {
 	BundleSafe() bool
+}
+
+// ProcessLocalSource is implemented by sources of which each process running the job reads only a share, handed
+// out by a system outside kappa (Kafka consumer groups): the keyed state of one process then covers only the keys
+// of its share, and moves with no partition, so keyed results and windows are per process.
+type ProcessLocalSource interface {
+	// ProcessLocal reports whether this process reads only a share of the source, and whether the user accepted
+	// per-process results for keyed and windowed transforms.
+	ProcessLocal() (local, accepted bool)
+}
+
+// CheckProcessLocal refuses a pipeline that groups or windows the data of a process-local source (Kafka consumer
+// groups) unless the source accepted per-process results, naming the source and the transform and pointing to
+// runners/beam, which moves keyed state between machines.
+func CheckProcessLocal(p *pipeline.Pipeline) error {
+	var errs []string
+	for _, t := range p.Transforms() {
+		op, ok := t.Op().(SourceOp)
+		if !ok {
+			continue
+		}
+		s, ok := op.(interface{ Source() any })
+		if !ok {
+			continue
+		}
+		pl, ok := s.Source().(ProcessLocalSource)
+		if !ok {
+			continue
+		}
+		if local, accepted := pl.ProcessLocal(); !local || accepted {
+			continue
+		}
+		if d := keyedOrWindowedDownstream(t); d != nil {
+			errs = append(errs, fmt.Sprintf("%s reads %s in consumer-group mode, where each process reads only the partitions the group gives it and keeps the keyed state of those alone, but %s downstream groups or windows by key: its results would be per process and wrong across a rebalance. Run the job on runners/beam (Flink, Spark, Dataflow), which moves keyed state between machines; or read every partition in one process (no group); or accept per-process results explicitly (kafkaio.ReadConfig.PerProcessResults)",
+				t.Name(), op.SourceName(), d.Name()))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("kappa: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// keyedOrWindowedDownstream returns the first keyed or windowing transform reachable from t, or nil.
+func keyedOrWindowedDownstream(t *pipeline.Transform) *pipeline.Transform {
+	seen := map[*pipeline.Transform]bool{}
+	var walk func(t *pipeline.Transform) *pipeline.Transform
+	walk = func(t *pipeline.Transform) *pipeline.Transform {
+		for _, c := range t.Outputs() {
+			for _, ct := range c.Consumers() {
+				if seen[ct] {
+					continue
+				}
+				seen[ct] = true
+				switch ct.Op().(type) {
+				case KeyedOp, WindowIntoOp:
+					return ct
+				}
+				if d := walk(ct); d != nil {
+					return d
+				}
+			}
+		}
+		return nil
+	}
+	return walk(t)
 }

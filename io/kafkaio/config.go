@@ -63,7 +63,15 @@ type ReadConfig[T any] struct {
 	// it, and Ack commits the group's offsets (only after kappa's checkpoint is durable). Kappa's checkpoint
 	// still wins: a split opened with a position starts there; the group's committed offset is used only for
 	// splits without one. Default "": explicit assignment, offsets owned by kappa's checkpoint only.
+	//
+	// Keyed state is not moved between the processes of a group, so runners/local refuses a pipeline that groups
+	// or windows the data of a group source unless PerProcessResults is set; to scale a keyed or windowed job
+	// beyond one machine, run it on runners/beam (Flink, Spark, Dataflow).
 	Group string
+	// PerProcessResults accepts, in group mode, that keyed and windowed transforms downstream compute per process
+	// (over the partitions each process holds at the time), which is what a group can give: without it the local
+	// runner refuses such a pipeline.
+	PerProcessResults bool
 	// Start is where a split without a position starts. Default Earliest.
 	Start StartOffset
 	// Bounded makes the source finite: each split ends (pipeline.ErrEndOfInput) at the partition's last stable

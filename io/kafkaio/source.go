@@ -79,6 +79,12 @@ func (s *Source[T]) Name() string { return s.name }
 // Bounded reports ReadConfig.Bounded.
 func (s *Source[T]) Bounded() bool { return s.cfg.Bounded }
 
+// ProcessLocal reports whether the source reads only this process's share of the topic (group mode) and whether
+// per-process results were accepted (internal/exec.ProcessLocalSource).
+func (s *Source[T]) ProcessLocal() (local, accepted bool) {
+	return s.cfg.Group != "", s.cfg.PerProcessResults
+}
+
 // Splits lists the partitions to read: all of the topic's (or the configured ones) with explicit assignment, or
 // the ones the consumer group currently assigns to this process. It is called again by the runner to pick up new
 // partitions.

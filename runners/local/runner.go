@@ -183,6 +183,9 @@ func (r *Runner) Run(ctx context.Context, p *pipeline.Pipeline) error {
 	if err := p.Err(); err != nil {
 		return fmt.Errorf("kappa: invalid pipeline: %w", err)
 	}
+	if err := exec.CheckProcessLocal(p); err != nil {
+		return err
+	}
 	start := time.Now()
 	ru, err := r.plan(ctx, p)
 	if err != nil {
