@@ -723,7 +723,7 @@ func (c *consumer[K, V, A, O]) fire(g *wgroup[K, A], k K, p *pane[A], final bool
 		if c.gone != nil {
 			c.checkOverlap(k, g.w)
 		}
-		if c.w.OnPane != nil && c.wm != pipeline.MaxTime { // panes fired by the end of input say nothing about latency
+		if c.w.OnPane != nil { // every pane: the runner counts them, and keeps latency samples of panes fired before the end
 			c.w.OnPane(c.op.name, g.w, pn)
 		}
 		if c.op.st.Accumulation == windowing.Discarding {

@@ -237,7 +237,7 @@ func (c *consumer[K, V, A, O]) addLate(k K, w pipeline.Window, a A, n int64, exi
 func (c *consumer[K, V, A, O]) emitOnTime(k K, w pipeline.Window, a A) error {
 	c.w.Current = c.op.name
 	pn := pipeline.Pane{Index: 0, NonSpeculativeIndex: 0, Timing: pipeline.OnTime, First: true, Last: c.op.expired(w, c.wm)}
-	if c.w.OnPane != nil && c.wm != pipeline.MaxTime { // panes fired by the end of input say nothing about latency
+	if c.w.OnPane != nil { // every pane: the runner counts them, and keeps latency samples of panes fired before the end
 		c.w.OnPane(c.op.name, w, pn)
 	}
 	return c.out.Push(pipeline.Element[pipeline.KV[K, O]]{
