@@ -66,7 +66,9 @@ func TestValidateRefusesEachFeature(t *testing.T) {
 		}},
 		{beam.FeatureStatefulMerging, "StatefulParDo", func(s pipeline.Scope) {
 			w := windowing.Into(s, timedInput(s), windowing.Sessions{Gap: time.Second})
-			transforms.StatefulParDo(s, w, transforms.StatefulFuncs[string, int, int]{Process: func(context.Context, *transforms.StateContext[string], pipeline.Element[int], transforms.Emitter[int]) error { return nil }})
+			transforms.StatefulParDo(s, w, transforms.StatefulFuncs[string, int, int]{Process: func(context.Context, *transforms.StateContext[string], pipeline.Element[int], transforms.Emitter[int]) error {
+				return nil
+			}})
 		}},
 		{beam.FeatureSessionTrigger, "SumPerKey", func(s pipeline.Scope) {
 			w := windowing.Into(s, timedInput(s), windowing.Sessions{Gap: time.Second}, windowing.WithTrigger(windowing.AfterWatermark{Early: windowing.EveryN(2)}))
