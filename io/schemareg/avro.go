@@ -169,13 +169,7 @@ func (a *Avro[T]) Decode(m kafkaio.Message) (T, error) {
 // AppendEncode appends v in the wire format to dst: the header with the writer schema's id (registered or
 // looked up on first use), then v encoded with that schema.
 func (a *Avro[T]) AppendEncode(dst []byte, v T) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.core.timeout)
-	defer cancel()
-	return a.appendEncode(ctx, dst, v)
-}
-
-func (a *Avro[T]) appendEncode(ctx context.Context, dst []byte, v T) ([]byte, error) {
-	w, err := a.core.writerSchema(ctx)
+	w, err := a.core.writerNow()
 	if err != nil {
 		return dst, fmt.Errorf("schemareg avro: %w", err)
 	}

@@ -151,9 +151,7 @@ func (j *JSONSchema[T]) Decode(m kafkaio.Message) (T, error) {
 // AppendEncode appends v in the wire format to dst: the header with the writer schema's id, then v as JSON,
 // which must be valid against that schema.
 func (j *JSONSchema[T]) AppendEncode(dst []byte, v T) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), j.core.timeout)
-	defer cancel()
-	w, err := j.core.writerSchema(ctx)
+	w, err := j.core.writerNow()
 	if err != nil {
 		return dst, fmt.Errorf("schemareg json schema: %w", err)
 	}

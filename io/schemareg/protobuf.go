@@ -170,9 +170,7 @@ func (p *Protobuf[T]) Decode(m kafkaio.Message) (T, error) {
 // AppendEncode appends v in the wire format to dst: the header with the writer schema's id, T's message index
 // in that schema, then the message.
 func (p *Protobuf[T]) AppendEncode(dst []byte, v T) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), p.core.timeout)
-	defer cancel()
-	w, err := p.core.writerSchema(ctx)
+	w, err := p.core.writerNow()
 	if err != nil {
 		return dst, fmt.Errorf("schemareg protobuf: %w", err)
 	}

@@ -63,6 +63,8 @@ func newSettings(format string, typ sr.SchemaType, strategy SubjectStrategy, top
 
 // idEntry is what a writer schema id resolved to, once: a value or a lasting error.
 type idEntry[E any] struct {
+	id      int
+	done    atomic.Bool   // set once val and err are set (lasting entries only)
 	ready   chan struct{} // closed once val and err are set
 	val     E
 	err     error
@@ -89,6 +91,7 @@ type core[E, W any] struct {
 	loadWriter func(id int, s sr.Schema) (W, error)
 
 	ids    atomic.Pointer[map[int]*idEntry[E]] // copy on write under mu
+	last   atomic.Pointer[idEntry[E]]          // the entry of the id looked up last: most topics carry one
 	writer atomic.Pointer[writerEntry[W]]
 	mu     sync.Mutex
 	wmu    sync.Mutex // serialises writer resolution
@@ -107,8 +110,14 @@ func newCore[E, W any](client *sr.Client, s settings, loadID func(int, sr.Schema
 // byID returns the entry of a writer schema id, fetching the schema once (concurrent callers wait for the same
 // fetch). Unknown ids are remembered for unknownIDTTL; registry failures are not remembered.
 func (c *core[E, W]) byID(id int) (E, error) {
+	if e := c.last.Load(); e != nil && e.id == id && e.done.Load() {
+		return e.val, e.err
+	}
 	if e := (*c.ids.Load())[id]; e != nil && (e.expires.IsZero() || time.Now().Before(e.expires)) {
 		<-e.ready
+		if e.done.Load() {
+			c.last.Store(e)
+		}
 		return e.val, e.err
 	}
 	c.mu.Lock()
@@ -118,7 +127,7 @@ func (c *core[E, W]) byID(id int) (E, error) {
 		<-e.ready
 		return e.val, e.err
 	}
-	e := &idEntry[E]{ready: make(chan struct{})}
+	e := &idEntry[E]{id: id, ready: make(chan struct{})}
 	c.store(cur, id, e)
 	c.mu.Unlock()
 
@@ -134,6 +143,10 @@ func (c *core[E, W]) byID(id int) (E, error) {
 		e.expires = time.Now().Add(unknownIDTTL)
 	}
 	e.err = err
+	if keep && e.expires.IsZero() {
+		e.done.Store(true)
+		c.last.Store(e)
+	}
 	close(e.ready)
 	if !keep {
 		c.mu.Lock()
@@ -174,6 +187,16 @@ func (c *core[E, W]) fetchID(id int) (sr.Schema, error) {
 		return s, fmt.Errorf("schema id %d: %w", id, registryErr(err))
 	}
 	return s, nil
+}
+
+// writerNow is writerSchema for callers without a context (Encode): bounded by Timeout.
+func (c *core[E, W]) writerNow() (*writerEntry[W], error) {
+	if w := c.writer.Load(); w != nil {
+		return w, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	return c.writerSchema(ctx)
 }
 
 // writerSchema returns the schema the encoder writes with: the configured one registered under the subject
