@@ -53,6 +53,10 @@ bench-kafka: ## move 200k W1 records Kafka to Kafka: kafka-go loop vs kappa sour
 bench-parquet: ## scan 1e6 W1 events from Parquet (local, S3 loopback) via the source and a plain parquet-go loop
 	$(GO) test -run '^$$' -bench BenchmarkScan -benchtime 10x -count 3 ./io/parquetio/
 
+.PHONY: bench-postgres
+bench-postgres: test-deps ## upsert 100k-row epochs into a private PostgreSQL (fsync on) via io/pgio vs a plain pgx loop; rows/s
+	$(GO) test -run '^$$' -bench BenchmarkUpsert -benchtime 5x ./io/pgio/
+
 .PHONY: demo
 demo: ## the Kappa demo on embedded defaults (Kafka broker in-process, Parquet in a temp folder; no setup)
 	$(GO) run ./examples/analytics -kappa
