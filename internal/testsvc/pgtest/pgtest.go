@@ -330,7 +330,7 @@ func (s *Server) run() error {
 		}
 		if time.Now().After(deadline) {
 			s.stop()
-			return fmt.Errorf("postgres on port %d not accepting connections after 30s (%v): %s", s.Port, err, s.LogTail())
+			return fmt.Errorf("postgres on port %d not accepting connections after 30s: %w: %s", s.Port, err, s.LogTail())
 		}
 	}
 }
