@@ -24,7 +24,11 @@ func w1Rows(t *testing.T, n int64, sliding bool, cfg local.Config, seed uint64, 
 		src = pipelinetest.Jitter(src, seed)
 	}
 	events := pipeline.Read(s, src, pipeline.OutOfOrderness(time.Duration(w1.MaxDelay)*time.Millisecond))
-	rows := pipelinetest.Collect(s, WindowSum(s, events, sliding))
+	window := "fixed"
+	if sliding {
+		window = "sliding"
+	}
+	rows := pipelinetest.Collect(s, WindowSum(s, events, window, cfg.Mode == local.Stream, time.Second))
 	pipelinetest.Run(t, p, cfg)
 	var out []string
 	for _, e := range rows.Elements() {
@@ -71,7 +75,7 @@ func TestW1StateIsBounded(t *testing.T) {
 		p := pipeline.New()
 		s := p.Root()
 		events := pipeline.Read(s, src, pipeline.OutOfOrderness(2*time.Second))
-		res := pipelinetest.Collect(s, WindowSum(s, events, false))
+		res := pipelinetest.Collect(s, WindowSum(s, events, "fixed", mode == local.Stream, time.Second))
 		st := pipelinetest.Run(t, p, local.Config{Workers: 2, Mode: mode, BatchRecords: 10000}).Stats()
 		var rows []string
 		for _, r := range res.Values() {

@@ -37,7 +37,7 @@ func TestFlagsAreValidated(t *testing.T) {
 		{[]string{"-live", "-3", "-mode", "stream"}, []string{"-live -3: want events per second > 0"}},
 		{[]string{"-live", "100"}, []string{"-live needs -mode stream"}},
 		{[]string{"-mode", "fast"}, []string{`-mode "fast": want batch or stream`}},
-		{[]string{"-window", "round"}, []string{`-window "round": want fixed or sliding`}},
+		{[]string{"-window", "round"}, []string{`-window "round": want fixed, sliding or global`}},
 		{[]string{"-n", "10", "extra", "args"}, []string{`unexpected arguments ["extra" "args"]`}},
 		{[]string{"-from", "/tmp/x", "-publish", "kafka://127.0.0.1:9092/w1"}, []string{"-from with -publish or -write-parquet"}},
 		{[]string{"-from", "/tmp/x", "-n", "5"}, []string{"-n: the events come from -from or -check-output"}},

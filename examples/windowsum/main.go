@@ -9,6 +9,7 @@
 //	windowsum -n 1000000                                  # W1 generated in memory, batch
 //	windowsum -n 1000000 -mode stream -batch 10000        # the same, streamed in micro-batches
 //	windowsum -n 1000000 -window sliding                  # W1-sliding
+//	windowsum -n 10000000 -keys 10000000 -window global -state-memory 64000000  # W1-totals, state on disk
 //	windowsum -n 1000000 -write-parquet /tmp/w1           # write the events as Parquet (or s3://bucket/w1/)
 //	windowsum -from /tmp/w1                               # run W1 over them
 //	windowsum -n 1000000 -publish kafka://127.0.0.1:9092/w1
@@ -50,6 +51,8 @@ import (
 
 type options struct {
 	n             int64
+	keys          uint64
+	every         time.Duration
 	deadLetters   string
 	maxFutureSkew time.Duration
 	mode          string
@@ -92,7 +95,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Int64Var(&o.n, "n", 1_000_000, "number of events to generate")
 	fs.StringVar(&o.mode, "mode", "batch", "batch or stream")
 	fs.IntVar(&o.batch, "batch", 0, "records read from each split per micro-batch: a micro-batch reads up to this many times the\nnumber of splits (default: the runner's 10000 per split)")
-	fs.StringVar(&o.window, "window", "fixed", "fixed (1 min) or sliding (5 min every 1 min)")
+	fs.StringVar(&o.window, "window", "fixed", "fixed (1 min), sliding (5 min every 1 min) or global (W1-totals: one total per key)")
+	fs.Uint64Var(&o.keys, "keys", 1000, "distinct keys (W1-totals: key = user- and h % keys, zero-padded)")
+	fs.DurationVar(&o.every, "every", 10*time.Second, "-window global in stream mode: emit the totals of keys with new data this often (processing time;\ndiscarding panes), and the rest at the end of the input")
 	fs.IntVar(&o.workers, "workers", 0, "workers (default GOMAXPROCS)")
 	fs.BoolVar(&o.bench, "bench", false, "also run the plain Go loop and print both rates and their ratio")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the kappa run to this file")
@@ -146,8 +151,17 @@ func (o options) validate(set map[string]bool) error {
 	if o.mode != "" && o.mode != "batch" && o.mode != "stream" {
 		bad("-mode %q: want batch or stream", o.mode)
 	}
-	if o.window != "" && o.window != "fixed" && o.window != "sliding" {
-		bad("-window %q: want fixed or sliding", o.window)
+	if o.window != "" && o.window != "fixed" && o.window != "sliding" && o.window != "global" {
+		bad("-window %q: want fixed, sliding or global", o.window)
+	}
+	if set != nil && o.keys == 0 {
+		bad("-keys 0: want a number of keys ≥ 1")
+	}
+	if given("keys") && !generating {
+		bad("-keys applies to generated events; -from reads the keys of its input")
+	}
+	if o.every < 0 || (given("every") && (o.every == 0 || o.window != "global" || o.mode != "stream")) {
+		bad("-every %v: a positive duration, with -window global -mode stream", o.every)
 	}
 	switch {
 	case o.n < 0 || (o.n == 0 && generating && set != nil):
@@ -291,7 +305,16 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	fmt.Fprintln(out, res)
 	if o.bench {
 		start := time.Now()
-		sum, rows := w1.PlainLoop(o.n, o.window == "sliding")
+		var sum uint64
+		var rows int
+		switch {
+		case o.window == "global":
+			sum, rows = w1.PlainLoopTotals(o.n, keysOf(o))
+		case keysOf(o) != 1000:
+			return errors.New("-bench with -keys compares W1-totals (-window global) only")
+		default:
+			sum, rows = w1.PlainLoop(o.n, o.window == "sliding")
+		}
 		plain := result{events: o.n, rows: int64(rows), checksum: sum, elapsed: time.Since(start)}
 		fmt.Fprintf(out, "plain-loop %s\n", plain)
 		fmt.Fprintf(out, "ratio=%.2f gomaxprocs=%d workers=%d mode=%s window=%s\n", res.rate()/plain.rate(),
@@ -320,6 +343,13 @@ func peakRSS() string {
 	return "?"
 }
 
+func keysOf(o options) uint64 {
+	if o.keys == 0 {
+		return 1000
+	}
+	return o.keys
+}
+
 func workersOf(o options) int {
 	if o.workers > 0 {
 		return o.workers
@@ -330,14 +360,23 @@ func workersOf(o options) int {
 // w1Events generates W1's events [0, n) with io/generate: split j of k generates events j, j+k, … so that all
 // splits move through event time together, and W1's disorder bound is the generator's out-of-orderness promise,
 // which lets batch runs fire windows as generation moves past them.
-func w1Events(s pipeline.Scope, n int64, splits int) pipeline.PCollection[w1.Event] {
+func w1Events(s pipeline.Scope, n int64, splits int, keys uint64) pipeline.PCollection[w1.Event] {
+	gen := func(i int64) (w1.Event, pipeline.Time) {
+		e := w1.Gen(i)
+		return e, pipeline.Time(e.Time)
+	}
+	name := fmt.Sprintf("w1(n=%d)", n)
+	if keys != 1000 && keys != 0 { // W1-totals' keys: too many to intern
+		digits := w1.KeyDigits(keys)
+		gen = func(i int64) (w1.Event, pipeline.Time) {
+			e := w1.GenK(i, keys, digits)
+			return e, pipeline.Time(e.Time)
+		}
+		name = fmt.Sprintf("w1(n=%d, keys=%d)", n, keys)
+	}
 	return generate.Read(s, generate.Config[w1.Event]{
 		Count: n, Splits: splits, OutOfOrderness: time.Duration(w1.MaxDelay) * time.Millisecond,
-		RecordBytes: w1.EventBytes, Name: fmt.Sprintf("w1(n=%d)", n),
-		Func: func(i int64) (w1.Event, pipeline.Time) {
-			e := w1.Gen(i)
-			return e, pipeline.Time(e.Time)
-		},
+		RecordBytes: w1.EventBytes, Name: name, Func: gen,
 	})
 }
 
@@ -378,9 +417,9 @@ func runKappa(ctx context.Context, o options) (result, error) {
 	case o.live > 0:
 		events = w1Live(s, o.n, o.live, splits)
 	default:
-		events = w1Events(s, o.n, splits)
+		events = w1Events(s, o.n, splits, o.keys)
 	}
-	rows := WindowSum(s, events, o.window == "sliding")
+	rows := WindowSum(s, events, o.window, o.mode == "stream", o.every)
 	sum := newChecksum()
 	foreach.WriteShards(s, rows, sum.shard, foreach.Name("Checksum"))
 	if o.to != "" {
@@ -499,7 +538,7 @@ func runWrite(ctx context.Context, o options, out io.Writer) error {
 		// concurrent writers interleaving their batches would break.
 		splits, workers = 1, 1
 	}
-	events := w1Events(s, o.n, splits)
+	events := w1Events(s, o.n, splits, o.keys)
 	if err := writeEvents(s, events, o); err != nil {
 		return err
 	}

@@ -29,21 +29,37 @@ func (sumCountFn) MergeAccumulators(a, b SumCount) SumCount {
 }
 func (sumCountFn) ExtractOutput(a SumCount) SumCount { return a }
 
-// WindowSum is W1 as a kappa pipeline: window the events (fixed 1 min, or sliding 5 min every 1 min), sum and count
-// the values per key and window, and emit one row per key and window.
-func WindowSum(s pipeline.Scope, events pipeline.PCollection[w1.Event], sliding bool) pipeline.PCollection[w1.Row] {
+// WindowSum is W1 as a kappa pipeline: window the events (fixed 1 min, sliding 5 min every 1 min, or global for
+// W1-totals), sum and count the values per key and window, and emit one row per key and window. In stream mode
+// the global window emits, every `every` of processing time, the totals added since for the keys with new data
+// (discarding panes), and the rest at the end of the input; a key's rows then add up to its total (the checksum
+// counts them so).
+func WindowSum(s pipeline.Scope, events pipeline.PCollection[w1.Event], window string, stream bool, every time.Duration) pipeline.PCollection[w1.Row] {
 	s = s.Scope("WindowSum")
-	var fn windowing.WindowFn = windowing.Fixed{Size: time.Minute}
-	if sliding {
-		fn = windowing.Sliding{Size: 5 * time.Minute, Period: time.Minute}
+	var windowed pipeline.PCollection[w1.Event]
+	switch window {
+	case "sliding":
+		windowed = windowing.Into(s, events, windowing.Sliding{Size: 5 * time.Minute, Period: time.Minute})
+	case "global":
+		if stream {
+			windowed = windowing.Into(s, events, windowing.Global{},
+				windowing.WithTrigger(windowing.AfterWatermark{Early: windowing.Every(every)}))
+		} else {
+			windowed = windowing.Into(s, events, windowing.Global{})
+		}
+	default:
+		windowed = windowing.Into(s, events, windowing.Fixed{Size: time.Minute})
 	}
-	windowed := windowing.Into(s, events, fn)
 	kvs := transforms.Map(s, windowed, func(e w1.Event) transforms.KV[string, int64] {
 		return transforms.KV[string, int64]{Key: e.Key, Value: e.Value}
 	})
 	sums := transforms.CombinePerKey(s, kvs, sumCountFn{}, transforms.Name("SumCount"))
 	return transforms.MapWindowed(s.Scope("ToRow"), sums, func(kv transforms.KV[string, SumCount], w pipeline.Window) w1.Row {
-		return w1.Row{Key: kv.Key, WindowStart: int64(w.Start), Sum: kv.Value.Sum, Count: kv.Value.Count}
+		start := int64(w.Start)
+		if w.IsGlobal() {
+			start = 0 // W1-totals' rows have window start 0
+		}
+		return w1.Row{Key: kv.Key, WindowStart: start, Sum: kv.Value.Sum, Count: kv.Value.Count}
 	})
 }
 
@@ -63,6 +79,12 @@ func (c *checksum) shard(context.Context, pipeline.Shard) (foreach.Shard[w1.Row]
 	var sum, rows uint64
 	return foreach.Shard[w1.Row]{
 		Each: func(_ context.Context, e pipeline.Element[w1.Row]) error {
+			if e.Pane.Index > 0 {
+				// A later (discarding) pane of the same key and window: its sum adds to the row's, and RowHash is
+				// linear in the sum, so the checksum is that of one row holding the total.
+				sum += uint64(e.Value.Sum)
+				return nil
+			}
 			sum += w1.RowHash(e.Value.Key, e.Value.WindowStart, e.Value.Sum)
 			rows++
 			return nil

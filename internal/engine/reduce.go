@@ -545,12 +545,12 @@ func (c *consumer[K, V, A, O]) Advance(wm pipeline.Time, now time.Time) error {
 			g.dirtyKeys = g.dirtyKeys[:0]
 			continue
 		}
-		for _, k := range g.dirtyKeys {
-			if g.spilled {
-				if err := c.unspillKey(g, k); err != nil {
-					return err
-				}
+		if g.spilled { // bring the dirty keys' spilled parts back in one sorted pass
+			if err := c.unspillKeys(g, g.dirtyKeys); err != nil {
+				return err
 			}
+		}
+		for _, k := range g.dirtyKeys {
 			if p := g.keys[k]; p != nil && p.dirty {
 				if err := c.evaluate(g, k, p); err != nil {
 					return err
@@ -567,6 +567,9 @@ func (c *consumer[K, V, A, O]) Advance(wm pipeline.Time, now time.Time) error {
 		return err
 	}
 	if len(c.timed) > 0 {
+		if err := c.unspillDue(now); err != nil {
+			return err
+		}
 		keep := c.timed[:0]
 		for _, r := range c.timed {
 			if r.g.dead {

@@ -117,17 +117,21 @@ type spillEntry[K comparable, A any] struct {
 func (c *consumer[K, V, A, O]) spillWindows() (int, error) {
 	n := 0
 	var entries []spillEntry[K, A]
+	var arena []byte // the keys of one window's entries, end to end (a key keeps the array it was appended to)
 	for _, g := range c.wins {
 		if g.dead || len(g.keys) == 0 {
 			continue
 		}
-		entries = entries[:0]
+		entries = slices.Grow(entries[:0], len(g.keys))
+		arena = arena[:0]
 		for k, p := range g.keys {
-			key, err := c.paneKey(g.w, k)
-			if err != nil {
+			start := len(arena)
+			arena = windowPrefix(append(arena, spillPane), g.w)
+			var err error
+			if arena, err = c.sp.kc.Append(arena, k); err != nil {
 				return n, err
 			}
-			entries = append(entries, spillEntry[K, A]{key: key, k: k, p: p})
+			entries = append(entries, spillEntry[K, A]{key: arena[start:len(arena):len(arena)], k: k, p: p})
 		}
 		if g.spilled { // fold in what an earlier spill left
 			slices.SortFunc(entries, func(a, b spillEntry[K, A]) int { return bytes.Compare(a.key, b.key) })
@@ -147,15 +151,17 @@ func (c *consumer[K, V, A, O]) spillWindows() (int, error) {
 			}
 		}
 		for _, e := range entries {
-			val, err := c.encodePane(e.p)
+			val, err := c.encodePaneTo(c.sp.buf[:0], e.p)
+			c.sp.buf = val
 			if err != nil {
 				return n, err
 			}
-			if err := c.sp.store.Set(e.key, val); err != nil {
+			if err := c.sp.store.Set(e.key, val); err != nil { // Set copies key and value into its batch
 				return n, err
 			}
 			n++
 		}
+		clear(entries)
 		g.keys = map[K]*pane[A]{}
 		g.spilled = true
 	}
@@ -174,7 +180,13 @@ func windowKeyPrefix(w pipeline.Window) []byte { return windowPrefix([]byte{spil
 // Pane encoding: fresh, idx, nonSpec (varints), flags (1 on time done, 2 closed, 4 trigger state follows), the
 // trigger state, the accumulator.
 func (c *consumer[K, V, A, O]) encodePane(p *pane[A]) ([]byte, error) {
-	b := c.sp.buf[:0]
+	b, err := c.encodePaneTo(c.sp.buf[:0], p)
+	c.sp.buf = b
+	return bytes.Clone(b), err
+}
+
+// encodePaneTo appends p's encoding to b.
+func (c *consumer[K, V, A, O]) encodePaneTo(b []byte, p *pane[A]) ([]byte, error) {
 	b = binary.AppendVarint(b, p.fresh)
 	b = binary.AppendVarint(b, p.idx)
 	b = binary.AppendVarint(b, p.nonSpec)
@@ -192,9 +204,7 @@ func (c *consumer[K, V, A, O]) encodePane(p *pane[A]) ([]byte, error) {
 	if p.trig != nil {
 		b = p.trig.appendTo(b)
 	}
-	b, err := c.sp.ac.Append(b, p.acc)
-	c.sp.buf = b
-	return bytes.Clone(b), err
+	return c.sp.ac.Append(b, p.acc)
 }
 
 func (c *consumer[K, V, A, O]) decodePane(b []byte) (*pane[A], error) {
@@ -281,6 +291,84 @@ func (c *consumer[K, V, A, O]) unspillKey(g *wgroup[K, A], k K) error {
 		return err
 	}
 	return c.sp.store.Delete(key)
+}
+
+// unspillKeys brings the spilled parts of keys of g back into memory, looking them up with one iterator over the
+// sorted keys.
+func (c *consumer[K, V, A, O]) unspillKeys(g *wgroup[K, A], keys []K) error {
+	if !g.spilled || c.sp == nil || len(keys) == 0 {
+		return nil
+	}
+	if len(keys) == 1 {
+		return c.unspillKey(g, keys[0])
+	}
+	type ref struct {
+		key []byte
+		k   K
+	}
+	refs := make([]ref, 0, len(keys))
+	var arena []byte
+	for _, k := range keys {
+		start := len(arena)
+		arena = windowPrefix(append(arena, spillPane), g.w)
+		var err error
+		if arena, err = c.sp.kc.Append(arena, k); err != nil {
+			return err
+		}
+		refs = append(refs, ref{key: arena[start:len(arena):len(arena)], k: k})
+	}
+	slices.SortFunc(refs, func(a, b ref) int { return bytes.Compare(a.key, b.key) })
+	refs = slices.CompactFunc(refs, func(a, b ref) bool { return bytes.Equal(a.key, b.key) })
+	sorted := make([][]byte, len(refs))
+	for i := range refs {
+		sorted[i] = refs[i].key
+	}
+	var found []int
+	if err := c.sp.store.MultiGet(sorted, func(i int, v []byte) error {
+		old, err := c.decodePane(v)
+		if err != nil {
+			return err
+		}
+		if cur := g.keys[refs[i].k]; cur != nil {
+			c.mergePane(cur, old)
+		} else {
+			g.keys[refs[i].k] = old
+		}
+		found = append(found, i)
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, i := range found {
+		if err := c.sp.store.Delete(sorted[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unspillDue brings back, per window and in one sorted pass each, the spilled panes whose processing-time deadline
+// is due.
+func (c *consumer[K, V, A, O]) unspillDue(now time.Time) error {
+	if c.sp == nil {
+		return nil
+	}
+	var due map[*wgroup[K, A]][]K
+	for _, r := range c.timed {
+		if r.g.dead || !r.g.spilled || r.due.IsZero() || now.Before(r.due) || r.g.keys[r.k] != nil {
+			continue
+		}
+		if due == nil {
+			due = map[*wgroup[K, A]][]K{}
+		}
+		due[r.g] = append(due[r.g], r.k)
+	}
+	for g, keys := range due {
+		if err := c.unspillKeys(g, keys); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fireSpilled streams the spilled panes of g, whose end the watermark has passed: each is merged with its

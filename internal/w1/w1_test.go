@@ -68,3 +68,26 @@ func TestGenInternsItsKeys(t *testing.T) {
 	require.Equal(t, "user-0042", Key(42))
 	require.Equal(t, KeyOf(7), Key(1007))
 }
+
+func TestTotalsKeys(t *testing.T) {
+	for _, tc := range []struct {
+		k      uint64
+		n      uint64
+		digits int
+		want   string
+	}{{1000, 42, 4, "user-0042"}, {100_000_000, 42, 8, "user-00000042"}, {10, 3, 4, "user-0003"}, {10001, 10000, 5, "user-10000"}} {
+		d := KeyDigits(tc.k)
+		if d != tc.digits {
+			t.Errorf("KeyDigits(%d) = %d, want %d", tc.k, d, tc.digits)
+		}
+		if got := string(AppendKeyK(nil, tc.n, d)); got != tc.want {
+			t.Errorf("key %d of %d = %q, want %q", tc.n, tc.k, got, tc.want)
+		}
+	}
+	// With 1000 keys W1-totals has W1's events.
+	for i := range int64(1000) {
+		if a, b := GenK(i, 1000, 4), Gen(i); a != b {
+			t.Fatalf("GenK(%d) = %+v, Gen = %+v", i, a, b)
+		}
+	}
+}

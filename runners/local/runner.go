@@ -364,7 +364,7 @@ type sinkNode struct {
 func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 	cfg := r.cfg
 	ru := &run{r: r, cfg: cfg, p: p, wm: pipeline.MinTime, started: time.Now(), savepoints: make(chan savepointReq),
-		spill: &spillStores{base: cfg.SpillDir}}
+		spill: &spillStores{base: cfg.SpillDir, budget: cfg.StateMemory}}
 	ru.lastProgress, ru.lastEpoch, ru.lastData = ru.started, cfg.Now(), cfg.Now()
 	ts := p.Transforms()
 	srcIdx := map[*pipeline.Transform]int{}

@@ -15,12 +15,13 @@ import (
 
 // spillStores opens one Pebble database per worker and keyed transform, under a run directory removed at the end.
 type spillStores struct {
-	mu    sync.Mutex
-	dir   string
-	dbs   []*pebble.DB
-	made  bool
-	base  string
-	cache *pebble.Cache
+	mu     sync.Mutex
+	dir    string
+	dbs    []*pebble.DB
+	made   bool
+	base   string
+	budget int64
+	cache  *pebble.Cache
 }
 
 func (s *spillStores) open(name string) (exec.SpillStore, error) {
@@ -35,7 +36,9 @@ func (s *spillStores) open(name string) (exec.SpillStore, error) {
 	}
 	path := filepath.Join(s.dir, fmt.Sprintf("db-%03d", len(s.dbs)))
 	if s.cache == nil {
-		s.cache = pebble.NewCache(8 << 20) // shared by the run's stores
+		// Shared by the run's stores: point lookups of spilled keys read index and data blocks, so the cache
+		// takes a quarter of the state budget (outside the Go heap), at least 8 MiB.
+		s.cache = pebble.NewCache(max(8<<20, s.budget/4))
 	}
 	db, err := pebble.Open(path, &pebble.Options{
 		DisableWAL:   true, // spilled state is not durable by itself: checkpoints copy it
