@@ -3,6 +3,7 @@
 //
 //	go run ./examples/wordcount                  # the opening of A Tale of Two Cities, embedded
 //	go run ./examples/wordcount -input notes.txt -top 10
+//	go run ./examples/wordcount -runner prism        # on Apache Beam's Prism runner (runners/beam)
 //
 // The pipeline is CountWords: lines → words (FlatMap) → counts per word (Count, a combiner: every worker counts
 // its share of the lines before the counts are shuffled by word).
@@ -24,6 +25,7 @@ import (
 
 	"github.com/kappaflow/kappa/io/foreach"
 	"github.com/kappaflow/kappa/pipeline"
+	"github.com/kappaflow/kappa/runners/beam"
 	"github.com/kappaflow/kappa/runners/local"
 	"github.com/kappaflow/kappa/transforms"
 )
@@ -35,6 +37,7 @@ type options struct {
 	input   string
 	top     int
 	workers int
+	beam    *beam.Flags // -runner and Beam's options; nil or -runner local: runners/local
 }
 
 func main() {
@@ -42,7 +45,12 @@ func main() {
 	flag.StringVar(&o.input, "input", "", "text file to count (default: an embedded passage)")
 	flag.IntVar(&o.top, "top", 0, "print only the N most frequent words (default: all)")
 	flag.IntVar(&o.workers, "workers", 0, "workers (default GOMAXPROCS)")
+	o.beam = beam.AddFlags(flag.CommandLine)
 	flag.Parse()
+	if err := o.beam.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "wordcount:", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, o, os.Stdout); err != nil {
@@ -85,7 +93,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return nil
 	})
 
-	r := local.New(local.Config{Workers: o.workers, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	var r interface {
+		Run(context.Context, *pipeline.Pipeline) error
+	} = local.New(local.Config{Workers: o.workers, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if o.beam != nil && o.beam.Beam() {
+		r = beam.New(o.beam.Config())
+	}
 	if err := r.Run(ctx, p); err != nil {
 		return err
 	}

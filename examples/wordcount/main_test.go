@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/kappaflow/kappa/pipeline"
 	"github.com/kappaflow/kappa/pipelinetest"
+	"github.com/kappaflow/kappa/runners/beam"
 	"github.com/kappaflow/kappa/runners/local"
 	"github.com/kappaflow/kappa/transforms"
 )
@@ -87,4 +89,15 @@ func TestWordCountEmbedded(t *testing.T) {
 	require.Equal(t, b.String(), out.String())
 	require.True(t, strings.HasPrefix(out.String(), "the            14\nof             12\nwas            11\nit             10\nwe             4\n"), out.String())
 	require.Len(t, want, 58)
+}
+
+// -runner prism runs the same pipeline on Apache Beam's Prism runner (runners/beam) and prints the same counts.
+func TestWordCountOnPrismEqualsLocal(t *testing.T) {
+	var local, prism bytes.Buffer
+	require.NoError(t, run(context.Background(), options{workers: 2}, &local))
+	f := beam.AddFlags(flag.NewFlagSet("wordcount", flag.ContinueOnError))
+	f.Runner = "prism"
+	require.NoError(t, run(context.Background(), options{beam: f}, &prism))
+	require.NotEmpty(t, local.String())
+	require.Equal(t, local.String(), prism.String())
 }

@@ -173,9 +173,10 @@ type ScriptedSource interface {
 	NewDecoder(out any) (func(e pipeline.Element[[]byte]) error, error)
 }
 
-// BundleSink is implemented by sink operators whose writers can be prepared and committed per bundle of a
-// portable engine (Beam's bundle finalization) and stay exactly-once: their Prepare ignores the epoch's
-// watermark and Final flag, and a token is committed at most once.
+// BundleSink is implemented by sinks (the pipeline.Sink values) that keep their delivery guarantee when their
+// writers are prepared and committed at the end of every bundle of a portable engine (runners/beam) instead of
+// kappa's checkpoint epochs: their Prepare ignores the epoch's ID, watermark and Final flag, and committing a
+// token twice is harmless. pipelinetest.Result (exactly-once) and io/foreach's Write (at-least-once) are.
 type BundleSink interface {
 	BundleSafe() bool
 }

@@ -40,9 +40,9 @@ func WriteElements[T any](s pipeline.Scope, col pipeline.PCollection[T], fn func
 		s.Errorf("%s: nil function", apply(opts).name)
 		return
 	}
-	WriteShards(s, col, func(context.Context, pipeline.Shard) (Shard[T], error) {
+	writeShards(s, col, func(context.Context, pipeline.Shard) (Shard[T], error) {
 		return Shard[T]{Each: fn}, nil
-	}, opts...)
+	}, true, opts...)
 }
 
 // Shard holds one shard's callbacks. The runner never calls two of them at once for one shard.
@@ -60,21 +60,31 @@ type Shard[T any] struct {
 // WriteShards calls open once per shard when the run starts (shard.Index of shard.Count; one shard per runner
 // worker), then the returned shard's callbacks. Delivery is at-least-once (see the package documentation).
 func WriteShards[T any](s pipeline.Scope, col pipeline.PCollection[T], open func(ctx context.Context, shard pipeline.Shard) (Shard[T], error), opts ...Option) {
+	writeShards(s, col, open, false, opts...)
+}
+
+func writeShards[T any](s pipeline.Scope, col pipeline.PCollection[T], open func(ctx context.Context, shard pipeline.Shard) (Shard[T], error), perBundle bool, opts ...Option) {
 	o := apply(opts)
 	if open == nil {
 		s.Errorf("%s: nil open function", o.name)
 		return
 	}
-	pipeline.Write(s.Scope(o.name), col, pipeline.Sink[T](&sink[T]{name: o.name, open: open}))
+	pipeline.Write(s.Scope(o.name), col, pipeline.Sink[T](&sink[T]{name: o.name, open: open, perBundle: perBundle}))
 }
 
 // sink adapts the callbacks to pipeline.Sink. Its tokens are empty: there is nothing to commit.
 type sink[T any] struct {
-	name string
-	open func(ctx context.Context, shard pipeline.Shard) (Shard[T], error)
+	name      string
+	open      func(ctx context.Context, shard pipeline.Shard) (Shard[T], error)
+	perBundle bool // no Flush callback: the guarantee holds per bundle of runners/beam too
 }
 
 func (s *sink[T]) Name() string { return s.name }
+
+// BundleSafe reports whether the sink keeps its (at-least-once) guarantee when written per bundle of a portable
+// engine (runners/beam; internal/exec.BundleSink): true for Write and WriteElements, false for WriteShards, whose
+// Flush callback reads kappa's epochs.
+func (s *sink[T]) BundleSafe() bool { return s.perBundle }
 
 func (s *sink[T]) Open(ctx context.Context, shard pipeline.Shard) (pipeline.SinkWriter[T], error) {
 	sh, err := s.open(ctx, shard)

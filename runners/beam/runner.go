@@ -117,35 +117,36 @@ func (r *Runner) Run(ctx context.Context, p *pipeline.Pipeline) error {
 	return nil
 }
 
-// setOptions sets Beam's process-wide options from the config and returns a function restoring them.
+// setOptions sets Beam's process-wide options from the config (options left empty keep their value: Beam's own
+// command-line flags, when the program parsed them) and returns a function restoring them.
 func (r *Runner) setOptions() (func(), error) {
 	saved := map[string]string{}
+	restore := func() {
+		for k, v := range saved {
+			_ = flag.Set(k, v)
+		}
+	}
 	set := func(name, v string) error {
 		f := flag.Lookup(name)
 		if f == nil {
 			return fmt.Errorf("kappa/beam: Beam option %s is not registered", name)
 		}
 		saved[name] = f.Value.String()
-		return f.Value.Set(v)
-	}
-	restore := func() {
-		for k, v := range saved {
-			_ = flag.Set(k, v)
+		if err := f.Value.Set(v); err != nil {
+			return fmt.Errorf("kappa/beam: option %s=%q: %w", name, v, err)
 		}
+		return nil
 	}
-	_ = jobopts.Endpoint
+	_ = jobopts.Endpoint // the packages registering the options
 	_ = gcpopts.Project
-	env := r.cfg.EnvironmentType
-	if env == "" && (r.cfg.Runner == "" || strings.EqualFold(r.cfg.Runner, "prism")) {
-		env = "LOOPBACK"
-	}
-	opts := [][2]string{{"environment_type", env}, {"environment_config", r.cfg.EnvironmentConfig},
-		{"job_name", r.cfg.JobName}, {"project", r.cfg.Project}, {"region", r.cfg.Region}, {"temp_location", r.cfg.TempLocation}}
-	if r.cfg.Endpoint != "" {
-		opts = append(opts, [2]string{"endpoint", r.cfg.Endpoint})
+	opts := [][2]string{{"endpoint", r.cfg.Endpoint}, {"environment_type", r.cfg.EnvironmentType},
+		{"environment_config", r.cfg.EnvironmentConfig}, {"job_name", r.cfg.JobName}, {"project", r.cfg.Project},
+		{"region", r.cfg.Region}, {"temp_location", r.cfg.TempLocation}}
+	if r.cfg.EnvironmentType == "" && *jobopts.EnvironmentType == "" && (r.cfg.Runner == "" || strings.EqualFold(r.cfg.Runner, "prism")) {
+		opts = append(opts, [2]string{"environment_type", "LOOPBACK"})
 	}
 	for _, o := range opts {
-		if o[1] == "" && o[0] != "environment_type" && o[0] != "environment_config" {
+		if o[1] == "" {
 			continue
 		}
 		if err := set(o[0], o[1]); err != nil {
