@@ -63,11 +63,16 @@ func buildWindowsum(t *testing.T) string {
 // points: after the state objects of a checkpoint but before its manifest (mid-checkpoint), and between two
 // shards' sink commits (mid-sink-commit) — then lets it finish. It returns the number of kills.
 func crashLoop(t *testing.T, bin string, args []string, kills int) int {
+	return crashLoopWith(t, bin, func(int) []string { return args }, kills)
+}
+
+// crashLoopWith is crashLoop with the arguments of each run given by argsOf(run number).
+func crashLoopWith(t *testing.T, bin string, argsOf func(int) []string, kills int) int {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	killed := 0
 	for i := 0; ; i++ {
-		cmd := exec.Command(bin, args...)
+		cmd := exec.Command(bin, argsOf(i)...)
 		cmd.Env = os.Environ()
 		var mode string
 		if killed < kills {
@@ -172,4 +177,46 @@ func parquetRows(t *testing.T, url string, srv *s3test.Server) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// The state-at-scale bar: W1-totals (one global window, as many keys as events) read from Kafka in stream mode
+// under a state budget far below its state (spilled to disk), checkpointed incrementally to S3, killed with SIGKILL
+// at least 10 times (also mid-checkpoint and mid-commit) with the worker count changed at every restart, writes
+// exactly the uninterrupted run's totals to Parquet on S3.
+func TestCrashRecoveryW1Totals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a subprocess many times")
+	}
+	bin := buildWindowsum(t)
+	const n, keys = 60_000, 60_000
+	wantSum, wantRows := w1.PlainLoopTotals(n, keys)
+	kafka := kafkatest.Start(t, kafkatest.Topic("totals", 4))
+	srv := s3test.Start(t)
+	var out strings.Builder
+	require.NoError(t, run(context.Background(), options{n: n, keys: keys, publish: kafka.URL("totals")}, &out))
+	chk, to := srv.URL("checkpoints/totals/"), srv.URL("totals/")
+	killed := crashLoopWith(t, bin, func(i int) []string {
+		return []string{"-from", kafka.URL("totals"), "-mode", "stream", "-window", "global", "-every", "1h",
+			"-state-memory", "2000000", "-checkpoint", chk, "-to", to, "-s3-endpoint", srv.Config.Endpoint,
+			"-stop-idle", "1s", "-epoch", "100ms", "-batch", "500", "-workers", fmt.Sprint(1 + i%3)}
+	}, 10)
+	t.Logf("killed %d times", killed)
+	require.GreaterOrEqual(t, killed, 10)
+	var sum uint64
+	rows := 0
+	for _, r := range parquetRowValues(t, to, srv) {
+		sum += w1.RowHash(r.Key, r.WindowStart, r.Sum)
+		rows++
+	}
+	require.Equal(t, wantRows, rows, "one row per key")
+	require.Equal(t, w1.FormatChecksum(wantSum), w1.FormatChecksum(sum))
+}
+
+func parquetRowValues(t *testing.T, url string, srv *s3test.Server) []w1.Row {
+	t.Helper()
+	p := pipeline.New()
+	s := p.Root()
+	res := pipelinetest.Collect(s, parquetio.Read(s, parquetio.ReadConfig[w1.Row]{URL: url, S3: srv.Config}))
+	require.NoError(t, local.New(local.Config{}).Run(context.Background(), p))
+	return res.Values()
 }
