@@ -75,3 +75,9 @@ vet: ## go vet
 .PHONY: fmt
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')
+
+NEXMARK_N ?= 10000000
+
+.PHONY: bench-nexmark
+bench-nexmark: ## Nexmark q0–q8, q11, q12 on kappa at NEXMARK_N events (1e7; q0–q2 ×10), 1 and 2 workers, vs Flink per core
+	NEXMARK_N=$(NEXMARK_N) scripts/bench-nexmark.sh

@@ -185,13 +185,22 @@ func WinningBids(s pipeline.Scope, events pipeline.PCollection[event], p Params,
 	return transforms.StatefulParDo(s, keyed, winningBids{bidWait: 2 * p.ExpectedAuctionDuration.Milliseconds()}, transforms.Name("Join"))
 }
 
-var (
-	wbAuction  = transforms.ValueState[auction]{Name: "auction"}
-	wbBest     = transforms.ValueState[bid]{Name: "best"}
-	wbPending  = transforms.BagState[bid]{Name: "pending"}
-	wbClosed   = transforms.ValueState[bool]{Name: "closed"}
-	wbDeadline = transforms.ValueState[int64]{Name: "deadline"}
-)
+// auctionState is what WinningBids keeps per auction id, in one state cell (one lookup per event).
+type auctionState struct {
+	// Auction is the auction, once it arrived (HasAuction).
+	Auction    auction
+	HasAuction bool
+	// Best is the best valid bid so far (HasBest).
+	Best    bid
+	HasBest bool
+	// Pending are the bids that arrived before their auction; Deadline is when the last of their windows ends.
+	Pending  []bid
+	Deadline int64
+	// Closed: the auction ended and its winner was emitted; bids for it are dropped until the timer "forget".
+	Closed bool
+}
+
+var wbState = transforms.ValueState[*auctionState]{Name: "auction"}
 
 type winningBids struct{ bidWait int64 }
 
@@ -209,71 +218,67 @@ func better(a, b bid) bool {
 	return a.Extra < b.Extra
 }
 
-func (w winningBids) offer(sc *transforms.StateContext[int64], a auction, b bid) {
+func (w winningBids) offer(st *auctionState, b *bid) {
+	a := &st.Auction
 	// A bid counts if made before the auction expires, and less than bidWait before it opened: Beam's bid window
 	// [bid time, bid time + bidWait) must still be open when the auction arrives (with an exact watermark, an
 	// ended window is gone).
 	if b.DateTime >= a.Expires || b.Price < a.Reserve || b.DateTime+w.bidWait <= a.DateTime {
 		return
 	}
-	if best, ok := wbBest.Read(sc); ok && !better(b, best) {
+	if st.HasBest && !better(*b, st.Best) {
 		return
 	}
-	wbBest.Write(sc, b)
+	st.Best, st.HasBest = *b, true
 }
 
 func (w winningBids) ProcessElement(_ context.Context, sc *transforms.StateContext[int64], e pipeline.Element[event], _ transforms.Emitter[AuctionBid]) error {
-	if closed, _ := wbClosed.Read(sc); closed {
-		return nil // a bid for an auction already closed: after its end, so it cannot win
+	st, ok := wbState.Read(sc)
+	if !ok {
+		st = &auctionState{}
 	}
 	switch v := e.Value; {
+	case st.Closed:
+		return nil // a bid for an auction already closed: after its end, so it cannot win
 	case v.Auction != nil:
-		if _, ok := wbAuction.Read(sc); ok {
+		if st.HasAuction {
 			return nil // a duplicate auction
 		}
-		a := *v.Auction
-		wbAuction.Write(sc, a)
-		for b := range wbPending.Read(sc) {
-			w.offer(sc, a, b)
+		st.Auction, st.HasAuction = *v.Auction, true
+		for i := range st.Pending {
+			w.offer(st, &st.Pending[i])
 		}
-		wbPending.Clear(sc)
-		wbDeadline.Clear(sc)
-		sc.SetEventTimer("close", pipeline.Time(a.Expires))
+		st.Pending, st.Deadline = nil, 0
+		sc.SetEventTimer("close", pipeline.Time(st.Auction.Expires))
 	case v.Bid != nil:
-		if a, ok := wbAuction.Read(sc); ok {
-			w.offer(sc, a, *v.Bid)
-			return nil
+		if st.HasAuction {
+			w.offer(st, v.Bid)
+			break
 		}
-		wbPending.Add(sc, *v.Bid)
-		if d, _ := wbDeadline.Read(sc); v.Bid.DateTime+w.bidWait > d {
-			wbDeadline.Write(sc, v.Bid.DateTime+w.bidWait)
-			sc.SetEventTimer("close", pipeline.Time(v.Bid.DateTime+w.bidWait))
+		st.Pending = append(st.Pending, *v.Bid)
+		if d := v.Bid.DateTime + w.bidWait; d > st.Deadline {
+			st.Deadline = d
+			sc.SetEventTimer("close", pipeline.Time(d))
 		}
 	}
+	wbState.Write(sc, st)
 	return nil
 }
 
 func (w winningBids) OnTimer(_ context.Context, sc *transforms.StateContext[int64], t transforms.Timer, emit transforms.Emitter[AuctionBid]) error {
-	if t.Name == "forget" {
-		wbClosed.Clear(sc)
+	st, ok := wbState.Read(sc)
+	if !ok || t.Name == "forget" || !st.HasAuction {
+		wbState.Clear(sc) // forgotten, or bids whose auction never came
 		return nil
 	}
-	a, ok := wbAuction.Read(sc)
-	if !ok { // bids whose auction never came
-		wbPending.Clear(sc)
-		wbDeadline.Clear(sc)
-		return nil
+	if st.HasBest {
+		emit.EmitElement(pipeline.Element[AuctionBid]{Value: AuctionBid{Auction: st.Auction, Bid: st.Best},
+			Time: pipeline.Time(st.Auction.Expires - 1), Window: sc.Window(), Pane: pipeline.NoFiringPane})
 	}
-	if best, ok := wbBest.Read(sc); ok {
-		emit.EmitElement(pipeline.Element[AuctionBid]{Value: AuctionBid{Auction: a, Bid: best}, Time: pipeline.Time(a.Expires - 1),
-			Window: sc.Window(), Pane: pipeline.NoFiringPane})
-	}
-	wbAuction.Clear(sc)
-	wbBest.Clear(sc)
 	// Remember the auction closed while bids for it may still come (the hot auction gets bids long after its
 	// end), so that they are dropped at once instead of waiting as pending bids.
-	wbClosed.Write(sc, true)
-	sc.SetEventTimer("forget", pipeline.Time(a.Expires+w.bidWait))
+	wbState.Write(sc, &auctionState{Closed: true})
+	sc.SetEventTimer("forget", pipeline.Time(st.Auction.Expires+w.bidWait))
 	return nil
 }
 
