@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"runtime"
 	"sync"
 	"unsafe"
 )
@@ -32,8 +31,6 @@ type Coder[T any] struct {
 	// eng is the compiled engine of T when the coder comes from Of or KeyOf (nil for New): Slice uses it to
 	// encode elements in the same form as Of[[]T].
 	eng *engine
-	// heap is set when encoding calls user methods (BinaryMarshaler), which must be given heap memory.
-	heap bool
 }
 
 // Errors wrapped by the errors of this package, for errors.Is.
@@ -155,7 +152,7 @@ func get[T any](m mode) (Coder[T], error) {
 
 func build[T any](t reflect.Type, m mode) (Coder[T], error) {
 	cp := newCompiler(t, m)
-	e, err := cp.compile(t, "", nil)
+	e, err := cp.build()
 	if err != nil {
 		return Coder[T]{}, err
 	}
@@ -163,48 +160,21 @@ func build[T any](t reflect.Type, m mode) (Coder[T], error) {
 	if m == keyMode {
 		name = "key " + name
 	}
-	c := Coder[T]{Name: name, Deterministic: m == keyMode || cp.det, eng: e, heap: cp.callsOut}
+	c := Coder[T]{Name: name, Deterministic: m == keyMode || cp.det, eng: e}
 	if !fastPath(&c, e) {
 		generic(&c, e)
 	}
 	return c, nil
 }
 
-// generic sets c's functions to run the engine on the value. Unless the engine calls user methods, the value
-// stays on the caller's stack: noescape hides its address from escape analysis (the engine never keeps it), and
-// KeepAlive keeps the stack object live (and scanned by the GC) while the engine writes pointers into it.
+// generic sets c's functions to run the engine's ops on the value. Without marshalers the value stays on the
+// caller's stack (encOps and decOps keep its address); with them it moves to the heap.
 func generic[T any](c *Coder[T], e *engine) {
 	name := c.Name
-	if c.heap {
+	ops := e.ops
+	if e.mops {
 		c.Append = func(dst []byte, v T) ([]byte, error) {
-			p := new(T)
-			*p = v
-			dst, err := e.enc(dst, unsafe.Pointer(p), 0)
-			if err != nil {
-				return dst, fmt.Errorf("coder %s: encode: %w", name, err)
-			}
-			return dst, nil
-		}
-		c.Decode = func(b []byte) (T, error) {
-			p := new(T)
-			i, err := e.dec(b, 0, unsafe.Pointer(p), 0)
-			if err == nil && i != len(b) {
-				err = malformed(i, "%d bytes left over after the value", len(b)-i)
-			}
-			if err != nil {
-				var zero T
-				return zero, fmt.Errorf("coder %s: decode: %w", name, err)
-			}
-			return *p, nil
-		}
-		return
-	}
-	if e.ops != nil {
-		ops := e.ops
-		c.Append = func(dst []byte, v T) ([]byte, error) {
-			p := noescape(unsafe.Pointer(&v))
-			dst, err := encOps(dst, p, ops, 0)
-			runtime.KeepAlive(p)
+			dst, err := encOpsM(dst, unsafe.Pointer(&v), ops, 0)
 			if err != nil {
 				return dst, fmt.Errorf("coder %s: encode: %w", name, err)
 			}
@@ -212,24 +182,17 @@ func generic[T any](c *Coder[T], e *engine) {
 		}
 		c.Decode = func(b []byte) (T, error) {
 			var v T
-			p := noescape(unsafe.Pointer(&v))
-			i, err := decOps(b, 0, p, ops, 0)
-			runtime.KeepAlive(p)
-			if err == nil && i != len(b) {
-				err = malformed(i, "%d bytes left over after the value", len(b)-i)
-			}
-			if err != nil {
+			i, err := decOpsM(b, 0, unsafe.Pointer(&v), ops, 0)
+			if err = decoded(name, b, i, err); err != nil {
 				var zero T
-				return zero, fmt.Errorf("coder %s: decode: %w", name, err)
+				return zero, err
 			}
 			return v, nil
 		}
 		return
 	}
 	c.Append = func(dst []byte, v T) ([]byte, error) {
-		p := noescape(unsafe.Pointer(&v))
-		dst, err := e.enc(dst, p, 0)
-		runtime.KeepAlive(p)
+		dst, err := encOps(dst, unsafe.Pointer(&v), ops, 0)
 		if err != nil {
 			return dst, fmt.Errorf("coder %s: encode: %w", name, err)
 		}
@@ -237,26 +200,24 @@ func generic[T any](c *Coder[T], e *engine) {
 	}
 	c.Decode = func(b []byte) (T, error) {
 		var v T
-		p := noescape(unsafe.Pointer(&v))
-		i, err := e.dec(b, 0, p, 0)
-		runtime.KeepAlive(p)
-		if err == nil && i != len(b) {
-			err = malformed(i, "%d bytes left over after the value", len(b)-i)
-		}
-		if err != nil {
+		i, err := decOps(b, 0, unsafe.Pointer(&v), ops, 0)
+		if err = decoded(name, b, i, err); err != nil {
 			var zero T
-			return zero, fmt.Errorf("coder %s: decode: %w", name, err)
+			return zero, err
 		}
 		return v, nil
 	}
 }
 
-// noescape hides p from escape analysis, so that a value whose address is passed to the engine's closures stays
-// on the stack. The engine does not keep the pointer after it returns. (The runtime's noescape, written so that
-// checkptr and vet accept it.)
-func noescape(p unsafe.Pointer) unsafe.Pointer {
-	x := uintptr(p)
-	return *(*unsafe.Pointer)(unsafe.Pointer(&x))
+// decoded returns the error of a decoding that stopped at b[i] with err.
+func decoded(name string, b []byte, i int, err error) error {
+	if err == nil && i != len(b) {
+		err = malformed(i, "%d bytes left over after the value", len(b)-i)
+	}
+	if err != nil {
+		return fmt.Errorf("coder %s: decode: %w", name, err)
+	}
+	return nil
 }
 
 // fastPath sets c's functions for scalar T without going through the engine, and reports whether it did.

@@ -8,6 +8,8 @@ import (
 	"iter"
 	"math"
 	"net/netip"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -845,6 +847,15 @@ func TestAppendDoesNotAllocate(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, testing.AllocsPerRun(1000, func() { buf, _ = k.Append(buf[:0], KV[string, float64]{"k", 1}) }))
 
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	wt := WithTime{At: ts, When: &ts, Addr: netip.MustParseAddr("10.0.0.1")}
+	tc := mustOf[WithTime](t)
+	require.Equal(t, 1.0, testing.AllocsPerRun(1000, func() { buf, _ = tc.Append(buf[:0], wt) }),
+		"marshalers get the value's address: it moves to the heap")
+	withMap := Event{Attrs: map[string]int{"a": 1, "b": 2}}
+	require.LessOrEqual(t, testing.AllocsPerRun(1000, func() { buf, _ = e.Append(buf[:0], withMap) }), 3.0,
+		"a map's iteration state and its entry copies")
+
 	s := mustOf[string](t)
 	require.Zero(t, testing.AllocsPerRun(1000, func() { buf, _ = s.Append(buf[:0], "key") }))
 	g := coder.Slice(mustOf[int64](t))
@@ -890,4 +901,76 @@ func assertNoErr(t *testing.T, err error) bool {
 		return false
 	}
 	return true
+}
+
+// TestStackValuesUnderGC encodes and decodes values that stay on the caller's stack (and values with maps)
+// while the GC runs and stacks grow and shrink (deep values, fresh goroutines), and checks every decoded value.
+func TestStackValuesUnderGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(1))
+	type Deep struct {
+		Name  string
+		List  *Node
+		Attrs map[string][]string
+		Tags  []string
+	}
+	var list *Node
+	for i := range 300 {
+		list = &Node{V: i, Next: list}
+	}
+	c := mustOf[Deep](t)
+	m := mustOf[map[string]Deep](t)
+	stop := make(chan struct{})
+	var gc sync.WaitGroup
+	gc.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 300 {
+				name := fmt.Sprintf("value-%d-%d", g, i)
+				v := Deep{Name: name, List: list, Attrs: map[string][]string{name: {name, "x"}}, Tags: []string{name}}
+				b, err := c.Append(nil, v)
+				if !assertNoErr(t, err) {
+					return
+				}
+				got, err := c.Decode(b)
+				if !assertNoErr(t, err) {
+					return
+				}
+				if got.Name != name || got.Tags[0] != name || got.Attrs[name][0] != name || got.List.V != 299 {
+					t.Errorf("decoded %q %q %v", got.Name, got.Tags, got.Attrs)
+					return
+				}
+				for n, want := got.List, 299; n != nil; n, want = n.Next, want-1 {
+					if n.V != want {
+						t.Errorf("list %d, want %d", n.V, want)
+						return
+					}
+				}
+				mb, err := m.Append(nil, map[string]Deep{name: v})
+				if !assertNoErr(t, err) {
+					return
+				}
+				mg, err := m.Decode(mb)
+				if !assertNoErr(t, err) {
+					return
+				}
+				if mg[name].Name != name {
+					t.Errorf("map decoded %v", mg)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	gc.Wait()
 }

@@ -13,8 +13,11 @@
 // arrays flattened into their parent's), run per value through unsafe pointers: encoding and decoding a value
 // makes no reflect call, except for map iteration and assignment, and for allocating the pointers, slices and
 // maps a decoded value holds (one call per allocation). Unexported struct fields are encoded like exported
-// ones; blank (_) fields are skipped. Appending a value of a type without maps or marshalers to a buffer with
-// room does not allocate; decoding allocates only what the value holds (strings, slices, pointees, maps).
+// ones; blank (_) fields are skipped. The value stays on the caller's stack (the programs only read and write
+// through its address, and escape analysis proves it), so appending to a buffer with room does not allocate,
+// unless the type holds maps (iterated through reflect) or marshalers by value (whose methods get the value's
+// address, so it moves to the heap: one allocation per call). Decoding allocates what the value holds (strings,
+// slices, pointees, maps).
 //
 // A type whose pointer implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler (time.Time, netip.Addr,
 // user types) is encoded by those methods, at any depth (encoding.BinaryAppender is used when implemented). A

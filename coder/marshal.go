@@ -79,75 +79,73 @@ type iface struct {
 // encoding.BinaryMarshaler, holding a *T).
 func tabOf[I any](v I) unsafe.Pointer { return (*iface)(unsafe.Pointer(&v)).tab }
 
-// marshaler returns the engine of t when t encodes with its own methods (value mode only): the bytes of
-// AppendBinary or MarshalBinary, length-prefixed, decoded by UnmarshalBinary. The methods are called through an
-// interface value built from t's method table and the value's address, without reflection per value.
-func (c *compiler) marshaler(t reflect.Type, path string) (*engine, error) {
-	if !hasMarshaler(t) {
-		return nil, nil
-	}
+// marshaler compiles a type that encodes with its own methods (value mode only): the bytes of AppendBinary or
+// MarshalBinary, length-prefixed, decoded by UnmarshalBinary. The methods are called through an interface value
+// built from *t's method table and the value's address, without reflection per value.
+func (c *compiler) marshaler(e *engine, t reflect.Type, path string) error {
 	if emb, ok := promoted(t); ok {
-		return nil, c.refuse(t, path, fmt.Sprintf("its MarshalBinary and UnmarshalBinary are promoted from the embedded "+
+		return c.refuse(t, path, fmt.Sprintf("its MarshalBinary and UnmarshalBinary are promoted from the embedded "+
 			"field %s and would encode that field only; define both methods on %s, or name the field", emb.Type, t))
 	}
 	c.det = false
-	c.callsOut = true
-	pt := reflect.PointerTo(t)
 	proto := reflect.New(t).Interface()
-	var mtab, atab unsafe.Pointer
-	if pt.Implements(appenderType) {
-		atab = tabOf(proto.(encoding.BinaryAppender))
+	x := &extra{typ: t, utab: tabOf(proto.(encoding.BinaryUnmarshaler))}
+	if reflect.PointerTo(t).Implements(appenderType) {
+		x.atab = tabOf(proto.(encoding.BinaryAppender))
 	} else {
-		mtab = tabOf(proto.(encoding.BinaryMarshaler))
+		x.mtab = tabOf(proto.(encoding.BinaryMarshaler))
 	}
-	utab := tabOf(proto.(encoding.BinaryUnmarshaler))
-	e := &engine{typ: t, minSize: 1, done: true}
-	e.enc = func(dst []byte, p unsafe.Pointer, depth int) (out []byte, err error) {
-		if depth >= maxDepth {
-			return dst, errDepth
-		}
-		start := len(dst)
-		defer func() {
-			if r := recover(); r != nil {
-				out, err = dst[:start], fmt.Errorf("%s.MarshalBinary panicked: %v", t, r)
-			}
-		}()
-		dst = append(dst, 0)
-		if atab != nil {
-			var a encoding.BinaryAppender
-			*(*iface)(unsafe.Pointer(&a)) = iface{tab: atab, data: p}
-			dst, err = a.AppendBinary(dst)
-		} else {
-			var m encoding.BinaryMarshaler
-			*(*iface)(unsafe.Pointer(&m)) = iface{tab: mtab, data: p}
-			var bs []byte
-			bs, err = m.MarshalBinary()
-			dst = append(dst, bs...)
-		}
-		if err != nil {
-			return dst[:start], fmt.Errorf("%s.MarshalBinary: %w", t, err)
-		}
-		return setLen(dst, start), nil
+	e.ops = []op{{code: opMarshal, x: x}}
+	return nil
+}
+
+// marshal appends the encoding of the value at p by its methods. User code: its panics become errors.
+func marshal(dst []byte, p unsafe.Pointer, x *extra, depth int) (out []byte, err error) {
+	if depth >= maxDepth {
+		return dst, errDepth
 	}
-	e.dec = func(b []byte, i int, p unsafe.Pointer, depth int) (next int, err error) {
-		if depth >= maxDepth {
-			return i, malformed(i, "nested more than %d deep", maxDepth)
+	start := len(dst)
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = dst[:start], fmt.Errorf("%s.MarshalBinary panicked: %v", x.typ, r)
 		}
-		n, j, err := readLen(b, i)
-		if err != nil {
-			return i, err
-		}
-		defer func() {
-			if r := recover(); r != nil {
-				next, err = i, malformed(i, "%s.UnmarshalBinary panicked: %v", t, r)
-			}
-		}()
-		var u encoding.BinaryUnmarshaler
-		*(*iface)(unsafe.Pointer(&u)) = iface{tab: utab, data: p}
-		if err := u.UnmarshalBinary(b[j : j+n : j+n]); err != nil {
-			return i, &decodeError{off: i, msg: fmt.Sprintf("%s.UnmarshalBinary: %v", t, err), cause: err}
-		}
-		return j + n, nil
+	}()
+	dst = append(dst, 0)
+	if x.atab != nil {
+		var a encoding.BinaryAppender
+		*(*iface)(unsafe.Pointer(&a)) = iface{tab: x.atab, data: p}
+		dst, err = a.AppendBinary(dst)
+	} else {
+		var m encoding.BinaryMarshaler
+		*(*iface)(unsafe.Pointer(&m)) = iface{tab: x.mtab, data: p}
+		var bs []byte
+		bs, err = m.MarshalBinary()
+		dst = append(dst, bs...)
 	}
-	return e, nil
+	if err != nil {
+		return dst[:start], fmt.Errorf("%s.MarshalBinary: %w", x.typ, err)
+	}
+	return setLen(dst, start), nil
+}
+
+// unmarshal decodes b[i:] into the value at p with its UnmarshalBinary. User code: its panics become errors.
+func unmarshal(b []byte, i int, p unsafe.Pointer, x *extra, depth int) (next int, err error) {
+	if depth >= maxDepth {
+		return i, malformed(i, "nested more than %d deep", maxDepth)
+	}
+	n, j, err := readLen(b, i)
+	if err != nil {
+		return i, err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			next, err = i, malformed(i, "%s.UnmarshalBinary panicked: %v", x.typ, r)
+		}
+	}()
+	var u encoding.BinaryUnmarshaler
+	*(*iface)(unsafe.Pointer(&u)) = iface{tab: x.utab, data: p}
+	if err := u.UnmarshalBinary(b[j : j+n : j+n]); err != nil {
+		return i, &decodeError{off: i, msg: fmt.Sprintf("%s.UnmarshalBinary: %v", x.typ, err), cause: err}
+	}
+	return j + n, nil
 }

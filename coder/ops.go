@@ -9,15 +9,21 @@ import (
 	"unsafe"
 )
 
-// An engine encodes and decodes the values of one type, given their address. Engines of scalars, structs and
-// small arrays are a list of ops run by encOps/decOps (nested structs are flattened into their parent's list);
-// slices, arrays, pointers, maps and marshalers have their own closures, which call their element's engine.
+// An engine encodes and decodes the values of one type, given their address, as a list of ops: one per scalar,
+// with nested structs and small arrays flattened into their parent's list, and one per pointer, slice, map,
+// larger array or marshaler, which refers to its element's engine.
+//
+// encOps and decOps never let the address they are given escape: they only read and write through it, and
+// hand callees the pointers loaded from it (a pointee, a slice's array, a map), which are on the heap. So a
+// value passed to Coder.Append or decoded by Coder.Decode stays on the caller's stack, as escape analysis
+// proves. Marshalers are the exception, since their methods get the value's address: lists that hold them
+// directly ("mops") run with encOpsM and decOpsM, whose callers give them heap memory.
 type engine struct {
-	typ reflect.Type
-	// ops, when not nil, is the engine's program (enc and dec run it).
-	ops []op
-	enc func(dst []byte, p unsafe.Pointer, depth int) ([]byte, error)
-	dec func(b []byte, i int, p unsafe.Pointer, depth int) (int, error)
+	typ  reflect.Type
+	size uintptr
+	ops  []op
+	// mops is set when ops hold marshalers directly (opMarshal, or opArray of such elements).
+	mops bool
 	// minSize is the fewest bytes a value encodes to; 0 means the type encodes to nothing (it has a single
 	// value, as struct{}), which bounds what decoding a count may allocate.
 	minSize int
@@ -28,40 +34,77 @@ type engine struct {
 type opcode uint8
 
 const (
-	opBool   opcode = iota // one byte, 0 or 1
-	opByte                 // int8, uint8: one byte
-	opI16                  // zigzag varint, range-checked when decoding
-	opI32                  //
-	opI64                  // int64, and int on 64-bit platforms
-	opU16                  // uvarint, range-checked when decoding
-	opU32                  //
-	opU64                  // uint64, uintptr, and uint on 64-bit platforms
-	opF32                  // IEEE 754 bits, 4 bytes little-endian
-	opF64                  // IEEE 754 bits, 8 bytes little-endian
-	opKF32                 // keys: as opF32, with -0 as +0 and one NaN
-	opKF64                 //
-	opC64                  // real then imaginary part, as opF32
-	opC128                 // as opF64
-	opKC64                 // keys
-	opKC128                //
-	opString               // uvarint length, bytes
-	opBytes                // []byte: uvarint length+1 (0 for nil), bytes
-	opRaw                  // [n]byte: n bytes
-	opSub                  // another engine
+	opBool    opcode = iota // one byte, 0 or 1
+	opByte                  // int8, uint8: one byte
+	opI16                   // zigzag varint, range-checked when decoding
+	opI32                   //
+	opI64                   // int64, and int on 64-bit platforms
+	opU16                   // uvarint, range-checked when decoding
+	opU32                   //
+	opU64                   // uint64, uintptr, and uint on 64-bit platforms
+	opF32                   // IEEE 754 bits, 4 bytes little-endian
+	opF64                   // IEEE 754 bits, 8 bytes little-endian
+	opKF32                  // keys: as opF32, with -0 as +0 and one NaN
+	opKF64                  //
+	opC64                   // real then imaginary part, as opF32
+	opC128                  // as opF64
+	opKC64                  // keys
+	opKC128                 //
+	opString                // uvarint length, bytes
+	opBytes                 // []byte: uvarint length+1 (0 for nil), bytes
+	opRaw                   // [n]byte: n bytes
+	opPtr                   // 0 for nil, or 1 and the pointee (eng)
+	opSlice                 // uvarint length+1 (0 for nil), the elements (eng)
+	opArray                 // n elements (eng), for arrays not unrolled
+	opMap                   // see encMap
+	opMarshal               // uvarint length, the bytes of the type's MarshalBinary or AppendBinary
+	opSub                   // while compiling only: a part by value whose engine was under construction
 )
 
 type op struct {
 	code opcode
-	off  uintptr
-	n    int     // opRaw: length
-	eng  *engine // opSub
-	path string  // the field's path in the engine's type, for errors
+	n    int     // opRaw: bytes; opArray: elements
+	off  uintptr // offset of the part in the engine's type
+	eng  *engine // opPtr: the pointee's; opSlice, opArray: the element's; opSub: the part's
+	x    *extra
+	path string // the part's path in the engine's type, for errors
+}
+
+// extra holds what the ops of pointers, slices, maps and marshalers need besides their element's engine.
+type extra struct {
+	typ   reflect.Type               // opPtr: the pointee's type; opMap: the map type; opMarshal: the type
+	alloc func(n int) unsafe.Pointer // opSlice: allocates an array of n elements
+	min   int                        // opSlice: the element's minSize; opMap: the key's plus the value's
+	kmin  int                        // opMap: the key's minSize
+	key   *engine                    // opMap
+	val   *engine                    // opMap
+	etyp  unsafe.Pointer             // opMap: the map type's type word
+	mtab  unsafe.Pointer             // opMarshal: method tables of *T for BinaryMarshaler,
+	atab  unsafe.Pointer             // BinaryAppender (nil if not implemented)
+	utab  unsafe.Pointer             // and BinaryUnmarshaler
 }
 
 // maxDepth bounds the nesting of pointers, slices, maps and marshalled values, so that a cyclic value fails to
 // encode instead of overflowing the stack, and hostile input fails to decode.
 const maxDepth = 10000
 
+// encValue encodes the value at p, which may escape (heap memory: a pointee, an element, a map entry).
+func encValue(dst []byte, p unsafe.Pointer, e *engine, depth int) ([]byte, error) {
+	if e.mops {
+		return encOpsM(dst, p, e.ops, depth)
+	}
+	return encOps(dst, p, e.ops, depth)
+}
+
+// decValue decodes into p, which may escape.
+func decValue(b []byte, i int, p unsafe.Pointer, e *engine, depth int) (int, error) {
+	if e.mops {
+		return decOpsM(b, i, p, e.ops, depth)
+	}
+	return decOps(b, i, p, e.ops, depth)
+}
+
+// encOps runs ops without marshalers on the value at p, which does not escape.
 func encOps(dst []byte, p unsafe.Pointer, ops []op, depth int) ([]byte, error) {
 	for i := range ops {
 		o := &ops[i]
@@ -121,16 +164,125 @@ func encOps(dst []byte, p unsafe.Pointer, ops []op, depth int) ([]byte, error) {
 			dst = append(dst, s...)
 		case opRaw:
 			dst = append(dst, unsafe.Slice((*byte)(fp), o.n)...)
-		case opSub:
+		case opPtr:
+			q := *(*unsafe.Pointer)(fp)
+			if q == nil {
+				dst = append(dst, 0)
+				break
+			}
+			if depth >= maxDepth {
+				return dst, atPath(errDepth, o.path)
+			}
 			var err error
-			if dst, err = o.eng.enc(dst, fp, depth); err != nil {
+			if dst, err = encValue(append(dst, 1), q, o.eng, depth+1); err != nil {
 				return dst, atPath(err, o.path)
+			}
+		case opSlice:
+			h := *(*sliceHeader)(fp)
+			if h.data == nil {
+				dst = append(dst, 0)
+				break
+			}
+			if depth >= maxDepth {
+				return dst, atPath(errDepth, o.path)
+			}
+			dst = binary.AppendUvarint(dst, uint64(h.len)+1)
+			if o.x.min == 0 {
+				break // the elements encode to nothing
+			}
+			var err error
+			if dst, err = encElems(dst, h.data, h.len, o.eng, depth+1); err != nil {
+				return dst, atPath(err, o.path)
+			}
+		case opMap:
+			m := *(*unsafe.Pointer)(fp)
+			if m == nil {
+				dst = append(dst, 0)
+				break
+			}
+			if depth >= maxDepth {
+				return dst, atPath(errDepth, o.path)
+			}
+			var err error
+			if dst, err = encMap(dst, m, o.x, depth+1); err != nil {
+				return dst, atPath(err, o.path)
+			}
+		case opArray:
+			el := o.eng
+			for j := 0; j < o.n; j++ {
+				var err error
+				if dst, err = encOps(dst, unsafe.Add(fp, uintptr(j)*el.size), el.ops, depth); err != nil {
+					return dst, atPath(atPath(err, fmt.Sprintf("[%d]", j)), o.path)
+				}
 			}
 		}
 	}
 	return dst, nil
 }
 
+// encOpsM runs ops with marshalers on the value at p, which escapes (the methods get its address).
+func encOpsM(dst []byte, p unsafe.Pointer, ops []op, depth int) ([]byte, error) {
+	for i := range ops {
+		o := &ops[i]
+		fp := unsafe.Add(p, o.off)
+		var err error
+		switch {
+		case o.code == opMarshal:
+			if dst, err = marshal(dst, fp, o.x, depth); err != nil {
+				return dst, atPath(err, o.path)
+			}
+		case o.code == opArray && o.eng.mops:
+			for j := 0; j < o.n; j++ {
+				if dst, err = encOpsM(dst, unsafe.Add(fp, uintptr(j)*o.eng.size), o.eng.ops, depth); err != nil {
+					return dst, atPath(atPath(err, fmt.Sprintf("[%d]", j)), o.path)
+				}
+			}
+		default:
+			if dst, err = encOps(dst, p, ops[i:i+1], depth); err != nil {
+				return dst, err
+			}
+		}
+	}
+	return dst, nil
+}
+
+// encElems encodes n elements at data; the common scalar elements take a loop of their own.
+func encElems(dst []byte, data unsafe.Pointer, n int, el *engine, depth int) ([]byte, error) {
+	if ops := el.ops; !el.mops && len(ops) == 1 && ops[0].off == 0 {
+		switch ops[0].code {
+		case opI64:
+			for _, v := range unsafe.Slice((*int64)(data), n) {
+				dst = binary.AppendVarint(dst, v)
+			}
+			return dst, nil
+		case opU64:
+			for _, v := range unsafe.Slice((*uint64)(data), n) {
+				dst = binary.AppendUvarint(dst, v)
+			}
+			return dst, nil
+		case opF64:
+			for _, v := range unsafe.Slice((*uint64)(data), n) {
+				dst = binary.LittleEndian.AppendUint64(dst, v)
+			}
+			return dst, nil
+		case opString:
+			for _, v := range unsafe.Slice((*string)(data), n) {
+				dst = binary.AppendUvarint(dst, uint64(len(v)))
+				dst = append(dst, v...)
+			}
+			return dst, nil
+		}
+	}
+	for j := 0; j < n; j++ {
+		var err error
+		if dst, err = encValue(dst, unsafe.Add(data, uintptr(j)*el.size), el, depth); err != nil {
+			return dst, atPath(err, fmt.Sprintf("[%d]", j))
+		}
+	}
+	return dst, nil
+}
+
+// decOps runs ops without marshalers, decoding b[i:] into the value at p, which does not escape.
 func decOps(b []byte, i int, p unsafe.Pointer, ops []op, depth int) (int, error) {
 	for k := range ops {
 		o := &ops[k]
@@ -235,26 +387,136 @@ func decOps(b []byte, i int, p unsafe.Pointer, ops []op, depth int) (int, error)
 			}
 			if n < 0 {
 				*(*[]byte)(fp) = nil
-			} else {
-				s := make([]byte, n)
-				copy(s, b[j:])
-				*(*[]byte)(fp) = s
+				i = j
+				break
 			}
-			i = j + max(n, 0)
+			s := make([]byte, n)
+			copy(s, b[j:])
+			*(*[]byte)(fp) = s
+			i = j + n
 		case opRaw:
 			if len(b)-i < o.n {
 				return i, atPath(truncated(i), o.path)
 			}
 			copy(unsafe.Slice((*byte)(fp), o.n), b[i:])
 			i += o.n
-		case opSub:
+		case opPtr:
+			if i >= len(b) {
+				return i, atPath(truncated(i), o.path)
+			}
+			switch b[i] {
+			case 0:
+				*(*unsafe.Pointer)(fp) = nil
+				i++
+				continue
+			case 1:
+			default:
+				return i, atPath(malformed(i, "pointer flag %d is neither 0 (nil) nor 1", b[i]), o.path)
+			}
+			if depth >= maxDepth {
+				return i, atPath(malformed(i, "nested more than %d deep", maxDepth), o.path)
+			}
+			q := reflect.New(o.x.typ).UnsafePointer()
 			var err error
-			if i, err = o.eng.dec(b, i, fp, depth); err != nil {
+			if i, err = decValue(b, i+1, q, o.eng, depth+1); err != nil {
 				return i, atPath(err, o.path)
+			}
+			*(*unsafe.Pointer)(fp) = q
+		case opSlice:
+			n, j, err := readCount(b, i, o.x.min, o.eng.size)
+			if err != nil {
+				return i, atPath(err, o.path)
+			}
+			if n < 0 {
+				*(*sliceHeader)(fp) = sliceHeader{}
+				i = j
+				break
+			}
+			if depth >= maxDepth {
+				return i, atPath(malformed(i, "nested more than %d deep", maxDepth), o.path)
+			}
+			data := o.x.alloc(n)
+			if o.x.min > 0 {
+				if j, err = decElems(b, j, data, n, o.eng, depth+1); err != nil {
+					return j, atPath(err, o.path)
+				}
+			}
+			*(*sliceHeader)(fp) = sliceHeader{data: data, len: n, cap: n}
+			i = j
+		case opMap:
+			m, j, err := decMap(b, i, o.x, depth+1)
+			if err != nil {
+				return j, atPath(err, o.path)
+			}
+			*(*unsafe.Pointer)(fp) = m
+			i = j
+		case opArray:
+			el := o.eng
+			for j := 0; j < o.n; j++ {
+				var err error
+				if i, err = decOps(b, i, unsafe.Add(fp, uintptr(j)*el.size), el.ops, depth); err != nil {
+					return i, atPath(atPath(err, fmt.Sprintf("[%d]", j)), o.path)
+				}
 			}
 		}
 	}
 	return i, nil
+}
+
+// decOpsM runs ops with marshalers, decoding into the value at p, which escapes.
+func decOpsM(b []byte, i int, p unsafe.Pointer, ops []op, depth int) (int, error) {
+	for k := range ops {
+		o := &ops[k]
+		fp := unsafe.Add(p, o.off)
+		var err error
+		switch {
+		case o.code == opMarshal:
+			if i, err = unmarshal(b, i, fp, o.x, depth); err != nil {
+				return i, atPath(err, o.path)
+			}
+		case o.code == opArray && o.eng.mops:
+			for j := 0; j < o.n; j++ {
+				if i, err = decOpsM(b, i, unsafe.Add(fp, uintptr(j)*o.eng.size), o.eng.ops, depth); err != nil {
+					return i, atPath(atPath(err, fmt.Sprintf("[%d]", j)), o.path)
+				}
+			}
+		default:
+			if i, err = decOps(b, i, p, ops[k:k+1], depth); err != nil {
+				return i, err
+			}
+		}
+	}
+	return i, nil
+}
+
+// decElems decodes n elements into data.
+func decElems(b []byte, i int, data unsafe.Pointer, n int, el *engine, depth int) (int, error) {
+	if ops := el.ops; !el.mops && len(ops) == 1 && ops[0].off == 0 && ops[0].code == opI64 {
+		vs := unsafe.Slice((*int64)(data), n)
+		for j := range vs {
+			x, k := binary.Varint(b[i:])
+			if k <= 0 {
+				return i, atPath(varintErr(b, i, k), fmt.Sprintf("[%d]", j))
+			}
+			vs[j] = x
+			i += k
+		}
+		return i, nil
+	}
+	for j := 0; j < n; j++ {
+		var err error
+		if i, err = decValue(b, i, unsafe.Add(data, uintptr(j)*el.size), el, depth); err != nil {
+			return i, atPath(err, fmt.Sprintf("[%d]", j))
+		}
+	}
+	return i, nil
+}
+
+// sliceHeader is the memory layout of a slice.
+type sliceHeader struct {
+	data unsafe.Pointer
+	len  int
+	cap  int
 }
 
 var (
