@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -125,5 +124,43 @@ func BenchmarkUpsert(b *testing.B) {
 			})
 		}
 	}
-	_ = time.Second
+}
+
+// BenchmarkSmallEpochs measures the fixed cost of an epoch (a stream job committing every few tens of
+// milliseconds): 2 shards, 100 new rows per shard and epoch, Prepare and Commit on each.
+func BenchmarkSmallEpochs(b *testing.B) {
+	srv := pgtest.Start(b, pgtest.Durable())
+	dsn := srv.NewDatabase(b)
+	execSQL(b, dsn, windowRows)
+	sink := newSink(b, pgio.Config[WindowRow]{DSN: dsn, Table: "window_rows", Mode: pgio.Add})
+	ws := []*shardWriter[WindowRow]{open(b, sink, 0, 2), open(b, sink, 1, 2)}
+	elems := make([]pipeline.Element[WindowRow], 100)
+	b.ResetTimer()
+	for e := range b.N {
+		toks := make([][]byte, len(ws))
+		var wg sync.WaitGroup
+		for i, w := range ws {
+			part := make([]pipeline.Element[WindowRow], len(elems))
+			for j := range part {
+				part[j].Value = WindowRow{Key: "k" + strconv.Itoa(i), WindowStart: int64(e*100 + j), Sum: 1, Count: 1}
+			}
+			wg.Go(func() {
+				if err := w.w.Write(context.Background(), part); err != nil {
+					b.Error(err)
+					return
+				}
+				tok, err := w.w.Prepare(context.Background(), pipeline.Epoch{ID: uint64(e)})
+				if err != nil {
+					b.Error(err)
+				}
+				toks[i] = tok
+			})
+		}
+		wg.Wait()
+		for i, w := range ws {
+			w.commit(toks[i])
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/epoch")
+	b.ReportMetric(0, "ns/op")
 }

@@ -181,6 +181,9 @@ type token struct {
 
 const tokenVersion = 1
 
+// truncateRows is the batch size above which Commit empties the staging table with TRUNCATE rather than DELETE.
+const truncateRows = 10_000
+
 type writer[T any] struct {
 	s     *Sink[T]
 	shard pipeline.Shard
@@ -203,6 +206,7 @@ type writer[T any] struct {
 	seed     maphash.Seed
 	pending  []int64 // batches prepared and not yet committed, oldest first
 	checked  bool    // the first Prepare checked the marker table
+	cleaned  bool    // the staging table was cleared of other runs' batches
 	prepared bool
 	// lastEpoch is the ID of the last Prepare, -1 before the first.
 	lastEpoch int64
@@ -300,9 +304,8 @@ func (c *copySource) Err() error { return nil }
 
 var copyLine = regexp.MustCompile(`COPY [^,]+, line (\d+)`)
 
-// flush copies the chunk to the staging table, in a transaction of its own. The first chunk of a batch also
-// clears what crashed runs left in the staging table (unless this writer has prepared batches not yet
-// committed).
+// flush copies the chunk to the staging table, in a transaction of its own. The writer's first chunk also clears
+// what crashed runs left in the staging table.
 func (w *writer[T]) flush(ctx context.Context, epoch string) error {
 	if len(w.rows) == 0 {
 		return nil
@@ -312,28 +315,25 @@ func (w *writer[T]) flush(ctx context.Context, epoch string) error {
 	}
 	src := &copySource{rows: w.rows, batch: w.batch, chunk: w.chunk}
 	cols := append([]string{"kappa_batch", "kappa_chunk"}, w.s.m.names()...)
-	truncate := w.chunk == 0 && len(w.pending) == 0
+	// Orphans (batches of crashed runs, which no checkpoint names) exist only before this writer's first chunk:
+	// its own batches leave staging through Commit, or through Close when not prepared.
+	truncate := !w.cleaned && len(w.pending) == 0
 	n := int64(len(w.rows))
 	err := w.do(ctx, epoch+": stage rows", func(ctx context.Context, conn *pgx.Conn) error {
 		src.next = 0
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback(context.Background())
 		if truncate {
-			if _, err := tx.Exec(ctx, "TRUNCATE "+w.stage.sql()); err != nil {
+			if _, err := conn.Exec(ctx, "TRUNCATE "+w.stage.sql()); err != nil {
 				return err
 			}
 		}
-		got, err := tx.CopyFrom(ctx, pgx.Identifier{w.stage.schema, w.stage.name}, cols, src)
+		got, err := conn.CopyFrom(ctx, pgx.Identifier{w.stage.schema, w.stage.name}, cols, src) // a transaction of its own
 		if err != nil {
 			return w.rowError(err, src, epoch)
 		}
 		if got != n {
 			return fmt.Errorf("copied %d rows of %d", got, n)
 		}
-		return tx.Commit(ctx)
+		return nil
 	}, func(ctx context.Context, conn *pgx.Conn) (bool, error) {
 		// After a connection failure: did the chunk's transaction commit? (The shard's advisory lock, taken by the
 		// new connection, waited until the old connection's backend was gone.)
@@ -353,6 +353,7 @@ func (w *writer[T]) flush(ctx context.Context, epoch string) error {
 	if err != nil {
 		return err
 	}
+	w.cleaned = w.cleaned || truncate
 	// Keys seen in an earlier chunk make Commit use the deduplicating statement.
 	if w.chunk == 0 {
 		w.first = append(w.first[:0], w.hashes...)
@@ -496,11 +497,11 @@ func (w *writer[T]) Commit(ctx context.Context, raw []byte) error {
 			own = i
 		}
 	}
-	// Clear the staging table with TRUNCATE (cheap, leaves no dead rows) unless it holds other batches this
-	// writer still has to commit.
-	truncate := stage != w.stage || len(w.pending) == 0 || (len(w.pending) == 1 && own == 0)
+	// Clear the staging table: big batches with TRUNCATE (a fixed cost of some milliseconds, no dead rows), small
+	// ones with DELETE (cheaper below about 10 000 rows; autovacuum takes the dead rows), and with DELETE anyway
+	// while the table holds other batches this writer has yet to commit.
+	truncate := t.Rows > truncateRows && (stage != w.stage || len(w.pending) == 0 || (len(w.pending) == 1 && own == 0))
 	skipped := false
-	var applied int64
 	err := w.do(ctx, fmt.Sprintf("%s: commit (shard %d)", label, t.Shard), func(ctx context.Context, conn *pgx.Conn) error {
 		markers := w.info.markers.sql()
 		tx, err := conn.Begin(ctx)
@@ -508,31 +509,48 @@ func (w *writer[T]) Commit(ctx context.Context, raw []byte) error {
 			return err
 		}
 		defer tx.Rollback(context.Background())
-		if _, err := tx.Exec(ctx, "INSERT INTO "+markers+" (job, target, shard, epoch) VALUES ($1, $2, $3, -1) ON CONFLICT DO NOTHING",
-			t.Job, t.Table, t.Shard); err != nil {
-			return err
+		// Lock the shard's marker row (created at -1 if missing) and read the last committed epoch; count the
+		// staged rows when the apply's row count will not tell. One round trip.
+		exact := !t.Dup && (len(s.m.adds)+len(s.m.others) > 0) // then each staged row updates or inserts one row
+		b := &pgx.Batch{}
+		b.Queue("INSERT INTO "+markers+" AS kappa_m (job, target, shard, epoch) VALUES ($1, $2, $3, -1) "+
+			"ON CONFLICT (job, target, shard) DO UPDATE SET epoch = kappa_m.epoch RETURNING epoch", t.Job, t.Table, t.Shard)
+		if !exact {
+			b.Queue("SELECT count(*) FROM "+stage.sql()+" WHERE kappa_batch = $1", t.Batch)
 		}
-		var done int64
-		if err := tx.QueryRow(ctx, "SELECT epoch FROM "+markers+" WHERE job = $1 AND target = $2 AND shard = $3 FOR UPDATE",
-			t.Job, t.Table, t.Shard).Scan(&done); err != nil {
+		br := tx.SendBatch(ctx, b)
+		var done, n int64
+		err = br.QueryRow().Scan(&done)
+		if err == nil && !exact {
+			err = br.QueryRow().Scan(&n)
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
 			return err
 		}
 		if done >= int64(t.Epoch) {
 			skipped = true
 			return nil
 		}
-		exact := !t.Dup && (len(s.m.adds)+len(s.m.others) > 0) // then each staged row updates or inserts one row
-		if !exact {
-			var n int64
-			if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+stage.sql()+" WHERE kappa_batch = $1", t.Batch).Scan(&n); err != nil {
-				return err
-			}
-			if n != t.Rows {
-				return w.lost(label, t, n)
-			}
+		if !exact && n != t.Rows {
+			return w.lost(label, t, n)
 		}
-		tag, err := tx.Exec(ctx, s.applySQL(w.info, stage, t.Dup), t.Batch)
+		// Apply, empty the staging table, move the marker. One round trip.
+		b = &pgx.Batch{}
+		b.Queue(s.applySQL(w.info, stage, t.Dup), t.Batch)
+		if truncate {
+			b.Queue("TRUNCATE " + stage.sql())
+		} else {
+			b.Queue("DELETE FROM "+stage.sql()+" WHERE kappa_batch = $1", t.Batch)
+		}
+		b.Queue("UPDATE "+markers+" SET epoch = $4, committed_at = now() WHERE job = $1 AND target = $2 AND shard = $3",
+			t.Job, t.Table, t.Shard, int64(t.Epoch))
+		br = tx.SendBatch(ctx, b)
+		tag, err := br.Exec()
 		if err != nil {
+			br.Close()
 			if isTransient(err, conn) {
 				return err
 			}
@@ -540,21 +558,18 @@ func (w *writer[T]) Commit(ctx context.Context, raw []byte) error {
 				"the job cannot get past it until the table accepts the rows: fix the table (or drop the offending rows from "+
 				"staging table %s) and restart: %w", w.where(), label, t.Rows, describe(err), stage, err)
 		}
-		applied = tag.RowsAffected()
-		if exact && applied != t.Rows {
-			return w.lost(label, t, applied)
+		_, err = br.Exec()
+		if err == nil {
+			_, err = br.Exec()
 		}
-		if truncate {
-			_, err = tx.Exec(ctx, "TRUNCATE "+stage.sql())
-		} else {
-			_, err = tx.Exec(ctx, "DELETE FROM "+stage.sql()+" WHERE kappa_batch = $1", t.Batch)
+		if cerr := br.Close(); err == nil {
+			err = cerr
 		}
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "UPDATE "+markers+" SET epoch = $4, committed_at = now() WHERE job = $1 AND target = $2 AND shard = $3",
-			t.Job, t.Table, t.Shard, int64(t.Epoch)); err != nil {
-			return err
+		if exact && tag.RowsAffected() != t.Rows {
+			return w.lost(label, t, tag.RowsAffected())
 		}
 		return tx.Commit(ctx)
 	}, nil)
