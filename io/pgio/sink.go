@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/kappaflow/kappa/pipeline"
+	"github.com/kappaflow/kappa/windowing"
 )
 
 // ErrEpochCommitted is returned by Prepare when the table's marker table shows that the job already committed the
@@ -131,7 +132,34 @@ func Write[T any](s pipeline.Scope, col pipeline.PCollection[T], cfg Config[T]) 
 		s.AddError(err)
 		return
 	}
+	if msg := paneWarning(sink.cfg.Mode, windowing.Of(col)); msg != "" {
+		sink.cfg.Logger.Warn("pgio: "+msg, "sink", sink.name, "windowing", windowing.Of(col).String())
+	}
 	pipeline.Write[T](s, col, sink)
+}
+
+// paneWarning says when the mode does not fit panes that can fire more than once per window: Replace keeps only
+// the last of discarding panes, Add counts accumulating panes again.
+func paneWarning(mode Mode, st *windowing.Strategy) string {
+	once := st.AllowedLateness == 0
+	switch t := st.TriggerOrDefault().(type) {
+	case windowing.Default:
+	case windowing.AfterWatermark:
+		once = once && t.Early == nil && t.Late == nil
+	default:
+		once = false
+	}
+	switch {
+	case once:
+		return ""
+	case mode == Replace && st.Accumulation == windowing.Discarding:
+		return "Mode Replace with discarding panes that can fire more than once per window: each pane overwrites the " +
+			"row with only its own part; use Mode Add, or windowing.AccumulatingPanes()"
+	case mode == Add && st.Accumulation == windowing.Accumulating:
+		return "Mode Add with accumulating panes that can fire more than once per window: each pane adds what earlier " +
+			"panes added already; use Mode Replace, or windowing.DiscardingPanes()"
+	}
+	return ""
 }
 
 // Name returns Config.Name, or "postgres(TABLE)".

@@ -2,6 +2,7 @@ package pgio_test
 
 import (
 	"errors"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/kappaflow/kappa/io/pgio"
 	"github.com/kappaflow/kappa/pipeline"
+	"github.com/kappaflow/kappa/pipelinetest"
+	"github.com/kappaflow/kappa/windowing"
 )
 
 // Count is a per-key, per-minute count, as a windowed aggregation outputs it.
@@ -214,4 +217,45 @@ func TestCreateTable(t *testing.T) {
 		`2  0 0 0 0 0 f NULL 2024-05-01 12:00:00+00 00:00:00 NULL NULL {"A": 0, "B": 0} `},
 		rows(t, dsn, "SELECT concat_ws(' ', id, region, small, mid, big, ratio, ratio32, ok, coalesce(raw::text, 'NULL'), at, took, "+
 			`coalesce(maybe::text, 'NULL'), coalesce(tags::text, 'NULL'), "inner", extra) FROM wide ORDER BY id`))
+}
+
+// Write warns when the mode does not fit panes that fire more than once per window.
+func TestPaneWarning(t *testing.T) {
+	early := windowing.WithTrigger(windowing.AfterWatermark{Early: windowing.EveryN(10)})
+	for _, tc := range []struct {
+		name string
+		mode pgio.Mode
+		opts []windowing.Option
+		want string
+	}{
+		{"replace, one pane", pgio.Replace, nil, ""},
+		{"add, one pane", pgio.Add, []windowing.Option{windowing.AccumulatingPanes()}, ""},
+		{"replace, discarding early panes", pgio.Replace, []windowing.Option{early}, "Mode Replace with discarding panes"},
+		{"replace, discarding late panes", pgio.Replace, []windowing.Option{windowing.AllowedLateness(time.Minute)}, "Mode Replace with discarding panes"},
+		{"add, discarding early panes", pgio.Add, []windowing.Option{early}, ""},
+		{"add, accumulating early panes", pgio.Add, []windowing.Option{early, windowing.AccumulatingPanes()}, "Mode Add with accumulating panes"},
+		{"replace, accumulating early panes", pgio.Replace, []windowing.Option{early, windowing.AccumulatingPanes()}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs logBuffer
+			p := pipeline.New()
+			s := p.Root()
+			col := windowing.Into(s, pipelinetest.Create(s, cnt("ann", 0, 1, "a")), windowing.Fixed{Size: time.Minute}, tc.opts...)
+			pgio.Write(s, col, pgio.Config[Count]{DSN: "postgres://x", Table: "counts", Mode: tc.mode, Add: addCols(tc.mode),
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			require.NoError(t, p.Err())
+			if tc.want == "" {
+				require.Empty(t, logs.String())
+			} else {
+				require.Contains(t, logs.String(), tc.want)
+			}
+		})
+	}
+}
+
+func addCols(m pgio.Mode) []string {
+	if m == pgio.Add {
+		return []string{"views"}
+	}
+	return nil
 }
