@@ -46,7 +46,7 @@ func unregisterPlan(run string) {
 }
 
 // lookupPlan finds the plan of a run: registered by the submitting process (loopback), or rebuilt here by name.
-func lookupPlan(run, builder, fp string) (*plan, error) {
+func lookupPlan(run, builder, fp, fnParams string) (*plan, error) {
 	regMu.Lock()
 	defer regMu.Unlock()
 	if pl, ok := plans[run]; ok {
@@ -63,7 +63,11 @@ func lookupPlan(run, builder, fp string) (*plan, error) {
 		return nil, fmt.Errorf("kappa/beam: no builder %q registered in this worker: call beam.Register(%q, …) in an init function of the worker binary", builder, builder)
 	}
 	params := map[string]string{}
-	if raw := beam.PipelineOptions.Get(paramsOption); raw != "" {
+	raw := beam.PipelineOptions.Get(paramsOption)
+	if raw == "" {
+		raw = fnParams
+	}
+	if raw != "" {
 		if err := json.Unmarshal([]byte(raw), &params); err != nil {
 			return nil, fmt.Errorf("kappa/beam: builder %q: bad parameters option: %w", builder, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 
@@ -83,7 +84,15 @@ func (r *Runner) Run(ctx context.Context, p *pipeline.Pipeline) error {
 	run := hex.EncodeToString(id[:])
 	registerPlan(run, pl)
 	defer unregisterPlan(run)
-	bp, err := build(pl, stageBase{Run: run, Builder: r.cfg.Builder, Fingerprint: pl.fingerprint})
+	base := stageBase{Run: run, Builder: r.cfg.Builder, Fingerprint: pl.fingerprint}
+	if r.cfg.Builder != "" {
+		raw, err := json.Marshal(r.cfg.Params)
+		if err != nil {
+			return fmt.Errorf("kappa/beam: builder parameters: %w", err)
+		}
+		base.Params = string(raw)
+	}
+	bp, err := build(pl, base)
 	if err != nil {
 		return fmt.Errorf("kappa/beam: %w", err)
 	}
@@ -144,6 +153,12 @@ func (r *Runner) setOptions() (func(), error) {
 		{"region", r.cfg.Region}, {"temp_location", r.cfg.TempLocation}}
 	if r.cfg.EnvironmentType == "" && *jobopts.EnvironmentType == "" && (r.cfg.Runner == "" || strings.EqualFold(r.cfg.Runner, "prism")) {
 		opts = append(opts, [2]string{"environment_type", "LOOPBACK"})
+	}
+	if strings.EqualFold(r.cfg.EnvironmentType, "EXTERNAL") && *jobopts.WorkerBinary == "" {
+		// The workers of an external pool are already running: stage this binary instead of cross-compiling one.
+		if exe, err := os.Executable(); err == nil {
+			opts = append(opts, [2]string{"worker_binary", exe})
+		}
 	}
 	for _, o := range opts {
 		if o[1] == "" {

@@ -36,6 +36,9 @@ type stageBase struct {
 	Fingerprint string `json:"fingerprint"`
 	// Stage is the stage's index in the plan.
 	Stage int `json:"stage"`
+	// Params are the builder's parameters (JSON), for workers that do not receive the pipeline options (those
+	// of an external worker pool).
+	Params string `json:"params,omitempty"`
 
 	rt *stageRT
 	e  [maxOutputs]emitFn
@@ -74,7 +77,7 @@ type stageRT struct {
 }
 
 func (b *stageBase) setup(ctx context.Context) error {
-	pl, err := lookupPlan(b.Run, b.Builder, b.Fingerprint)
+	pl, err := lookupPlan(b.Run, b.Builder, b.Fingerprint, b.Params)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ type splitsFn struct {
 }
 
 func (f *splitsFn) ProcessElement(ctx context.Context, _ []byte, emit func([]byte)) error {
-	pl, err := lookupPlan(f.Run, f.Builder, f.Fingerprint)
+	pl, err := lookupPlan(f.Run, f.Builder, f.Fingerprint, f.Params)
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ type byteCombineFn struct {
 }
 
 func (f *byteCombineFn) Setup(ctx context.Context) error {
-	pl, err := lookupPlan(f.Run, f.Builder, f.Fingerprint)
+	pl, err := lookupPlan(f.Run, f.Builder, f.Fingerprint, f.Params)
 	if err != nil {
 		return err
 	}
