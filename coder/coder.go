@@ -58,6 +58,7 @@ type TypeError struct {
 	Key bool
 }
 
+// Error describes the refusal: the type, the field path, the part's type and the reason.
 func (e *TypeError) Error() string {
 	what := "coder: " + e.Type.String()
 	if e.Key {
@@ -191,12 +192,16 @@ func generic[T any](c *Coder[T], e *engine) {
 		}
 		return
 	}
-	c.Append = func(dst []byte, v T) ([]byte, error) {
-		dst, err := encOps(dst, unsafe.Pointer(&v), ops, 0)
-		if err != nil {
-			return dst, fmt.Errorf("coder %s: encode: %w", name, err)
+	if e.scalars {
+		c.Append = func(dst []byte, v T) ([]byte, error) { return encScalars(dst, unsafe.Pointer(&v), ops), nil }
+	} else {
+		c.Append = func(dst []byte, v T) ([]byte, error) {
+			dst, err := encOps(dst, unsafe.Pointer(&v), ops, 0)
+			if err != nil {
+				return dst, fmt.Errorf("coder %s: encode: %w", name, err)
+			}
+			return dst, nil
 		}
-		return dst, nil
 	}
 	c.Decode = func(b []byte) (T, error) {
 		var v T

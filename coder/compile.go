@@ -43,6 +43,7 @@ func (c *compiler) build() (*engine, error) {
 	}
 	for _, x := range c.engines {
 		x.mops = c.hasMarshalers(x)
+		x.scalars = scalarOps(x.ops)
 	}
 	return e, nil
 }

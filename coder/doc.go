@@ -8,12 +8,13 @@
 //
 // # How types are encoded
 //
-// Bools, integers, floats, complex numbers, strings and []byte (named or not) take fast paths. Every other type
-// is compiled once, with reflection, into a program of operations on field offsets (nested structs and small
-// arrays flattened into their parent's), run per value through unsafe pointers: encoding and decoding a value
-// makes no reflect call, except for map iteration and assignment, and for allocating the pointers, slices and
-// maps a decoded value holds (one call per allocation). Unexported struct fields are encoded like exported
-// ones; blank (_) fields are skipped. The value stays on the caller's stack (the programs only read and write
+// Strings, int64, uint64 and float64 (named or not) take fast paths of their own. Every type is compiled once,
+// with reflection, into a program of operations on field offsets (nested structs and small arrays flattened
+// into their parent's; one operation per scalar, pointer, slice, map or marshaler), run per value through
+// unsafe pointers: encoding and decoding a value makes no reflect call, except for map iteration and
+// assignment, and for allocating the pointees, maps and (when their elements hold pointers other than strings,
+// pointers, maps and slices) slice arrays of a decoded value, one call per allocation. Unexported struct
+// fields are encoded like exported ones; blank (_) fields are skipped. The value stays on the caller's stack (the programs only read and write
 // through its address, and escape analysis proves it), so appending to a buffer with room does not allocate,
 // unless the type holds maps (iterated through reflect) or marshalers by value (whose methods get the value's
 // address, so it moves to the heap: one allocation per call). Decoding allocates what the value holds (strings,

@@ -24,6 +24,8 @@ type engine struct {
 	ops  []op
 	// mops is set when ops hold marshalers directly (opMarshal, or opArray of such elements).
 	mops bool
+	// scalars is set when ops hold scalars only (encScalars runs them).
+	scalars bool
 	// minSize is the fewest bytes a value encodes to; 0 means the type encodes to nothing (it has a single
 	// value, as struct{}), which bounds what decoding a count may allocate.
 	minSize int
@@ -220,6 +222,75 @@ func encOps(dst []byte, p unsafe.Pointer, ops []op, depth int) ([]byte, error) {
 	return dst, nil
 }
 
+// scalarOps reports whether ops hold only scalars (bools, numbers, strings, byte arrays), which cannot fail to
+// encode: encScalars runs them.
+func scalarOps(ops []op) bool {
+	for _, o := range ops {
+		if o.code > opRaw || o.code == opBytes {
+			return false
+		}
+	}
+	return true
+}
+
+// encScalars runs scalar ops on the value at p (which does not escape): encOps without errors, for the common
+// flat structs.
+func encScalars(dst []byte, p unsafe.Pointer, ops []op) []byte {
+	for i := range ops {
+		o := &ops[i]
+		fp := unsafe.Add(p, o.off)
+		switch o.code {
+		case opString:
+			s := *(*string)(fp)
+			dst = binary.AppendUvarint(dst, uint64(len(s)))
+			dst = append(dst, s...)
+		case opI64:
+			dst = binary.AppendVarint(dst, *(*int64)(fp))
+		case opU64:
+			dst = binary.AppendUvarint(dst, *(*uint64)(fp))
+		case opF64:
+			dst = binary.LittleEndian.AppendUint64(dst, *(*uint64)(fp))
+		case opBool:
+			if *(*bool)(fp) {
+				dst = append(dst, 1)
+			} else {
+				dst = append(dst, 0)
+			}
+		case opByte:
+			dst = append(dst, *(*byte)(fp))
+		case opI16:
+			dst = binary.AppendVarint(dst, int64(*(*int16)(fp)))
+		case opI32:
+			dst = binary.AppendVarint(dst, int64(*(*int32)(fp)))
+		case opU16:
+			dst = binary.AppendUvarint(dst, uint64(*(*uint16)(fp)))
+		case opU32:
+			dst = binary.AppendUvarint(dst, uint64(*(*uint32)(fp)))
+		case opF32:
+			dst = binary.LittleEndian.AppendUint32(dst, *(*uint32)(fp))
+		case opKF32:
+			dst = binary.LittleEndian.AppendUint32(dst, keyF32(*(*float32)(fp)))
+		case opKF64:
+			dst = binary.LittleEndian.AppendUint64(dst, keyF64(*(*float64)(fp)))
+		case opC64:
+			dst = binary.LittleEndian.AppendUint32(dst, *(*uint32)(fp))
+			dst = binary.LittleEndian.AppendUint32(dst, *(*uint32)(unsafe.Add(fp, 4)))
+		case opC128:
+			dst = binary.LittleEndian.AppendUint64(dst, *(*uint64)(fp))
+			dst = binary.LittleEndian.AppendUint64(dst, *(*uint64)(unsafe.Add(fp, 8)))
+		case opKC64:
+			dst = binary.LittleEndian.AppendUint32(dst, keyF32(*(*float32)(fp)))
+			dst = binary.LittleEndian.AppendUint32(dst, keyF32(*(*float32)(unsafe.Add(fp, 4))))
+		case opKC128:
+			dst = binary.LittleEndian.AppendUint64(dst, keyF64(*(*float64)(fp)))
+			dst = binary.LittleEndian.AppendUint64(dst, keyF64(*(*float64)(unsafe.Add(fp, 8))))
+		case opRaw:
+			dst = append(dst, unsafe.Slice((*byte)(fp), o.n)...)
+		}
+	}
+	return dst
+}
+
 // encOpsM runs ops with marshalers on the value at p, which escapes (the methods get its address).
 func encOpsM(dst []byte, p unsafe.Pointer, ops []op, depth int) ([]byte, error) {
 	for i := range ops {
@@ -272,6 +343,12 @@ func encElems(dst []byte, data unsafe.Pointer, n int, el *engine, depth int) ([]
 			}
 			return dst, nil
 		}
+	}
+	if el.scalars {
+		for j := 0; j < n; j++ {
+			dst = encScalars(dst, unsafe.Add(data, uintptr(j)*el.size), el.ops)
+		}
+		return dst, nil
 	}
 	for j := 0; j < n; j++ {
 		var err error
