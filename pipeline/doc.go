@@ -34,6 +34,7 @@
 // Source and SplitReader are the contract of inputs: splits read in micro-batches (Batch), positions the runner
 // checkpoints, and ErrEndOfInput ending bounded splits (the only difference between a batch and a stream source).
 // Records a source cannot decode become *RecordError values that go to a dead-letter output (ReadWithDeadLetters)
-// or stop the pipeline. Sink and SinkWriter are the contract of outputs: writers stage what they wrote in Prepare
+// or stop the pipeline; so do records stamped further ahead of processing time than MaxFutureSkew allows (without
+// it, records more than an hour ahead are counted and logged: see FutureSkewWarning). Sink and SinkWriter are the contract of outputs: writers stage what they wrote in Prepare
 // and publish it in Commit, once the runner's checkpoint is durable, which makes output exactly-once.
 package pipeline
