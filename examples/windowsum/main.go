@@ -46,10 +46,12 @@ import (
 	"github.com/kappaflow/kappa/io/generate"
 	"github.com/kappaflow/kappa/io/parquetio"
 	"github.com/kappaflow/kappa/pipeline"
+	"github.com/kappaflow/kappa/runners/beam"
 	"github.com/kappaflow/kappa/runners/local"
 )
 
 type options struct {
+	beam          *beam.Flags // -runner and Beam's options (beam.go)
 	n             int64
 	keys          uint64
 	every         time.Duration
@@ -120,6 +122,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.wait, "wait", 0, "longest wait of a micro-batch for records (the batch interval of live streams; default the runner's 100ms)")
 	fs.StringVar(&o.deadLetters, "dead-letters", "", "with -from: write unreadable input (undecodable Kafka records, unreadable Parquet files, row groups or nulls)\nand records refused by -max-future-skew as JSON lines to this file, and go on, instead of failing")
 	fs.DurationVar(&o.maxFutureSkew, "max-future-skew", 0, "with -from: refuse records stamped more than this ahead of the clock (dead letters with -dead-letters,\nelse the run fails); 0: count and log them only")
+	o.beam = beam.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
@@ -134,6 +137,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if err := o.validate(set); err != nil {
 		errs = append(errs, errors.Unwrap(err))
+	}
+	if err := validateBeam(o, set); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return o, usageError{errors.Join(errs...)}
@@ -421,6 +427,9 @@ func runKappa(ctx context.Context, o options) (result, error) {
 	}
 	rows := WindowSum(s, events, o.window, o.mode == "stream", o.every)
 	sum := newChecksum()
+	if o.beam != nil && o.beam.Beam() {
+		return runOnBeam(ctx, o, p, s, rows, sum) // beam.go
+	}
 	foreach.WriteShards(s, rows, sum.shard, foreach.Name("Checksum"))
 	if o.to != "" {
 		if err := writeRows(s, rows, o); err != nil {
