@@ -31,6 +31,7 @@ test-deps: ## install the test peers the tests start themselves (kinesalite via 
 	@scripts/install-kinesalite.sh "$(TOOLS)/kinesalite"
 	@scripts/install-postgres.sh
 	@scripts/install-protoc.sh
+	@scripts/install-chromium.sh # headless browser for the status page test (runners/local/status)
 
 .PHONY: kinesis
 kinesis: test-deps ## run kinesalite (Kinesis emulator) on 127.0.0.1:4567 until Ctrl-C

@@ -69,8 +69,18 @@ func runKappa(ctx context.Context, o options, out io.Writer) error {
 		views := kafkaio.Read(s, kafkaio.ReadConfig[PageView]{Brokers: broker.Brokers, Topic: "pageviews",
 			Decode: kafkaio.DecodeJSON[PageView], Logger: log}, pipeline.OutOfOrderness(5*time.Second))
 		live = collect(s, BuildPageViews(s, views))
-		cfg := local.Config{Mode: local.Stream, Workers: o.workers, StopWhenIdle: 1500 * time.Millisecond, EpochInterval: 100 * time.Millisecond, Logger: log}
-		go func() { liveErr <- local.New(cfg).Run(ctx, p) }()
+		cfg := local.Config{Mode: local.Stream, Workers: o.workers, StopWhenIdle: 1500 * time.Millisecond, EpochInterval: 100 * time.Millisecond,
+			Logger: log, StatusAddr: o.status}
+		r := local.New(cfg)
+		go func() { liveErr <- r.Run(ctx, p) }()
+		if o.status != "" {
+			for deadline := time.Now().Add(5 * time.Second); r.StatusURL() == "" && time.Now().Before(deadline) && len(liveErr) == 0; {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if u := r.StatusURL(); u != "" {
+				step("status page of the live job (open it while the job runs): %s", u)
+			}
+		}
 	}
 	perMinute := max(o.n/int64(o.minutes), 1)
 	for lo := int64(0); lo < o.n; lo += perMinute {

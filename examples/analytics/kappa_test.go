@@ -14,9 +14,11 @@ import (
 // run of the example.
 func TestKappaDemoLiveEqualsReplay(t *testing.T) {
 	var out strings.Builder
-	o := options{n: 600, seed: 3, minutes: 3, users: 40, workers: 2, kappa: true, out: t.TempDir(), mode: "batch", format: "csv"}
+	o := options{n: 600, seed: 3, minutes: 3, users: 40, workers: 2, kappa: true, out: t.TempDir(), mode: "batch", format: "csv",
+		status: "127.0.0.1:0"}
 	require.NoError(t, run(context.Background(), o, &out), out.String())
 	text := out.String()
+	require.Regexp(t, `status page of the live job \(open it while the job runs\): http://127\.0\.0\.1:[0-9]+/`, text)
 	require.Contains(t, text, "identical: the live run over Kafka and the replay of the Parquet archive agree on all")
 	require.NotContains(t, text, "≠")
 	// Rows were emitted live, before the stream went quiet (the first minute closes once the second is read).

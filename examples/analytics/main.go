@@ -40,6 +40,7 @@ type options struct {
 	mode    string
 	workers int
 	kappa   bool
+	status  string
 }
 
 // start is the event time of the first generated view.
@@ -56,6 +57,7 @@ func main() {
 	flag.StringVar(&o.mode, "mode", "batch", "runner mode: batch or stream (same results)")
 	flag.IntVar(&o.workers, "workers", 0, "workers (default GOMAXPROCS)")
 	flag.BoolVar(&o.kappa, "kappa", false, "the Kappa demo: publish the views to an embedded Kafka broker and archive them as Parquet, run the pipeline live over Kafka and as a replay over the archive, print both side by side (-out names the archive folder)")
+	flag.StringVar(&o.status, "status", "127.0.0.1:0", "with -kappa: serve the live job's status page on this address (port 0: a free port; empty: none)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

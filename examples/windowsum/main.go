@@ -76,6 +76,7 @@ type options struct {
 	epoch         time.Duration
 	stateMemory   int64
 	metricsAddr   string
+	statusAddr    string
 	live          float64
 	wait          time.Duration
 	idle          time.Duration
@@ -116,6 +117,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.epoch, "epoch", time.Second, "time between epochs (sink commits and checkpoints) in stream mode or with -checkpoint")
 	fs.Int64Var(&o.stateMemory, "state-memory", 0, "heap budget for keyed state in bytes; past it state spills to disk (0: no limit)")
 	fs.StringVar(&o.metricsAddr, "metrics", "", "serve Prometheus metrics on this address during the run, e.g. 127.0.0.1:9464")
+	fs.StringVar(&o.statusAddr, "status", "", "serve the job's status page (graph, rates, lags, watermarks, checkpoints) on this address during the run, e.g. 127.0.0.1:8080")
 	fs.StringVar(&o.startFrom, "start-from", "", "with -checkpoint: start from this savepoint (taken on SIGUSR1, or on SIGUSR2 which also stops the job)")
 	fs.DurationVar(&o.idle, "idle", 0, "exclude a Kafka partition from the watermark after this long without records (0: never)")
 	fs.Float64Var(&o.live, "live", 0, "stream mode: release events in real time at this many per second, event time = release time (for latency; the checksum then differs from W1's)")
@@ -478,7 +480,7 @@ func logger(o options) *slog.Logger {
 
 func runnerConfig(ctx context.Context, o options) (local.Config, error) {
 	cfg := local.Config{Workers: o.workers, BatchRecords: o.batch, StateMemory: o.stateMemory, MetricsAddr: o.metricsAddr,
-		BatchWait: o.wait, Logger: logger(o), EpochHook: crashHook()}
+		BatchWait: o.wait, Logger: logger(o), EpochHook: crashHook(), StatusAddr: o.statusAddr}
 	if o.mode == "stream" {
 		cfg.Mode = local.Stream
 		cfg.EpochInterval = o.epoch

@@ -259,7 +259,7 @@ func (s *Source[T]) Open(ctx context.Context, split pipeline.Split, pos []byte) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.name, err)
 	}
-	r := &reader[T]{src: s, cfg: &s.cfg, partition: p, next: -1, end: -1}
+	r := &reader[T]{src: s, cfg: &s.cfg, partition: p, next: -1, end: -1, head: -1}
 	r.loc = "partition " + split.ID
 	if pos != nil {
 		if r.next, r.posTopicID, err = decodePosition(pos); err != nil {
@@ -369,6 +369,9 @@ type reader[T any] struct {
 	pending             []*kgo.Record
 	posBuf              []byte
 	closed              bool
+
+	head     int64     // the partition's last stable offset (or high watermark) at the last fetch; -1 unknown
+	lastTime time.Time // timestamp of the last record taken
 
 	member    *member // group mode
 	assignSeq uint64  // the assignment the reader's position belongs to
@@ -535,6 +538,7 @@ func (r *reader[T]) poll(ctx context.Context, maxRecords int, wait time.Duration
 		if ferr != nil {
 			return ferr
 		}
+		fs.EachPartition(r.noteHead) // the partition's end, for Backlog
 		fs.EachRecord(func(rec *kgo.Record) { r.pending = append(r.pending, rec) })
 		if len(r.pending) > 0 {
 			return nil
@@ -637,7 +641,7 @@ func (r *reader[T]) take(b *pipeline.Batch[T], maxRecords int, maxBytes int64) {
 			i = len(r.pending)
 			break
 		}
-		r.next = rec.Offset + 1
+		r.next, r.lastTime = rec.Offset+1, rec.Timestamp
 		if rec.Attrs.IsControl() {
 			continue // a transaction marker: never data
 		}

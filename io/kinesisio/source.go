@@ -250,6 +250,7 @@ type shardReader[T any] struct {
 	throttled    int       // consecutive throttled calls
 	pos          []byte
 	closed       bool
+	behind       *int64 // MillisBehindLatest of the last GetRecords call
 }
 
 // ReadBatch appends up to lim.MaxRecords records (and about lim.MaxBytes bytes) to b. It returns as soon as it has
@@ -327,6 +328,7 @@ func (r *shardReader[T]) fetch(ctx context.Context, limit int) error {
 	r.bo.reset()
 	r.throttled, r.failingSince = 0, time.Time{}
 	r.iter, r.iterAt = out.NextShardIterator, now
+	r.behind = out.MillisBehindLatest // for Backlog
 	if k := len(out.Records); k > 0 {
 		r.fetched = aws.ToString(out.Records[k-1].SequenceNumber)
 		if len(r.pending) == 0 {

@@ -68,29 +68,67 @@ func TestRejectedRowNamesItsKey(t *testing.T) {
 	}
 }
 
-// A row only the table can reject (here a second unique index) fails Commit with the server's detail, which names
-// the key; the epoch is not applied and the marker stays, so a retry after the table is fixed commits it.
-func TestRejectedAtCommit(t *testing.T) {
+// A row only the table can reject (here by a second unique index) fails the epoch with the server's detail, which
+// names the key: at Prepare, which applies the rows in a transaction left open for Commit; or, when the apply is
+// left to Commit (a restarted run committing a checkpoint's token), at Commit, where the epoch is not applied and
+// the marker stays, so that a retry after the table is fixed commits it.
+func TestRejectedByTheTable(t *testing.T) {
 	dsn := newDB(t)
 	execSQL(t, dsn, countsTable, "CREATE UNIQUE INDEX counts_last ON counts (last)")
 	sink := newSink(t, pgio.Config[Count]{DSN: dsn, Table: "counts"})
 	w := open(t, sink, 0, 1)
 	w.write(cnt("ann", 0, 1, "x"))
 	w.commit(w.prepare(0))
+
 	w.write(cnt("bob", 0, 2, "x"), cnt("cid", 0, 3, "y"))
-	tok := w.prepare(1)
-	err := w.w.Commit(t.Context(), tok)
+	_, err := w.w.Prepare(t.Context(), pipeline.Epoch{ID: 1})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "pgio: table counts: shard 0: epoch 1: applying 2 staged rows failed")
 	require.Contains(t, err.Error(), "Key (last)=(x) already exists")
+	require.Contains(t, err.Error(), "the epoch fails before its checkpoint")
 	var pe *pgconn.PgError
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, "23505", pe.Code)
-	require.Equal(t, []string{line("ann", 0, 1, "x")}, rows(t, dsn, selectCounts))
+	w.close()
+
+	// The replayed epoch prepares fine; the process dies before Commit; a row with the same "last" arrives
+	// meanwhile; the restarted run's Commit of the token fails, and succeeds once the table is fixed.
+	w = open(t, sink, 0, 1)
+	w.write(cnt("bob", 0, 2, "z"), cnt("cid", 0, 3, "y"))
+	tok := w.prepare(1)
+	w.close()
+	execSQL(t, dsn, "INSERT INTO counts VALUES ('dan', '2024-05-01T12:00:00Z', 9, 'z')")
+	w = open(t, sink, 0, 1)
+	err = w.w.Commit(t.Context(), tok)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "pgio: table counts: shard 0: epoch 1: applying 2 staged rows failed")
+	require.Contains(t, err.Error(), "Key (last)=(z) already exists")
+	require.Contains(t, err.Error(), "the epoch's token is in the checkpoint")
+	require.Equal(t, []string{line("ann", 0, 1, "x"), line("dan", 0, 9, "z")}, rows(t, dsn, selectCounts))
 
 	execSQL(t, dsn, "DROP INDEX counts_last")
 	w.commit(tok)
-	require.Equal(t, []string{line("ann", 0, 1, "x"), line("bob", 0, 2, "x"), line("cid", 0, 3, "y")}, rows(t, dsn, selectCounts))
+	require.Equal(t, []string{line("ann", 0, 1, "x"), line("bob", 0, 2, "z"), line("cid", 0, 3, "y"), line("dan", 0, 9, "z")},
+		rows(t, dsn, selectCounts))
+}
+
+// Two shards writing the same key in one epoch: the second shard's early apply waits for the first one's open
+// transaction no longer than its lock timeout and leaves the apply to Commit; commits in shard order decide.
+func TestShardsWritingOneKey(t *testing.T) {
+	dsn := newDB(t)
+	execSQL(t, dsn, countsTable)
+	var logs logBuffer
+	sink := newSink(t, pgio.Config[Count]{DSN: dsn, Table: "counts", Mode: pgio.Add, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	w0, w1 := open(t, sink, 0, 2), open(t, sink, 1, 2)
+	for e := range uint64(3) {
+		w0.write(cnt("ann", 0, 1, "s0"))
+		w1.write(cnt("ann", 0, 10, "s1"))
+		t0, t1 := w0.prepare(e), w1.prepare(e)
+		w0.commit(t0)
+		w1.commit(t1)
+	}
+	require.Equal(t, []string{line("ann", 0, 33, "s1")}, rows(t, dsn, selectCounts))
+	require.Contains(t, logs.String(), "another shard writes keys of this shard; applying at Commit from now on")
 }
 
 // terminate ends the server connections of the sink's shards (as a server restart or a network cut would).

@@ -126,6 +126,7 @@ func (w *writer[T]) connect(ctx context.Context) (*pgx.Conn, error) {
 }
 
 func (w *writer[T]) dropConn() {
+	w.open = nil // its transaction dies with the connection
 	if w.conn == nil {
 		return
 	}

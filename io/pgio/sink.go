@@ -235,6 +235,8 @@ type writer[T any] struct {
 	pending  []int64 // batches prepared and not yet committed, oldest first
 	checked  bool    // the first Prepare checked the marker table
 	cleaned  bool    // the staging table was cleared of other runs' batches
+	open     *openApply
+	noEarly  bool // apply at Commit only
 	prepared bool
 	// lastEpoch is the ID of the last Prepare, -1 before the first.
 	lastEpoch int64
@@ -338,6 +340,7 @@ func (w *writer[T]) flush(ctx context.Context, epoch string) error {
 	if len(w.rows) == 0 {
 		return nil
 	}
+	w.rollbackOpen() // Commit was not called: the runner moved on; Commit will apply from staging
 	if w.batch == 0 {
 		w.batch = newBatchID()
 	}
@@ -461,9 +464,16 @@ func (w *writer[T]) Prepare(ctx context.Context, epoch pipeline.Epoch) ([]byte, 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: encode token: %w", w.where(), label, err)
 	}
+	t := token{Version: tokenVersion, Job: w.s.cfg.JobID, Table: w.s.table.String(), Shard: w.shard.Index,
+		Epoch: epoch.ID, Batch: w.batch, Rows: w.staged, Dup: w.dup, StageSchema: w.stage.schema, Stage: w.stage.name}
 	w.pending = append(w.pending, w.batch)
 	w.batch, w.chunk, w.staged, w.dup, w.seen = 0, 0, 0, false, nil
 	w.first = w.first[:0]
+	if !w.noEarly {
+		if err := w.applyEarly(ctx, t); err != nil {
+			return nil, err
+		}
+	}
 	return tok, nil
 }
 
@@ -500,104 +510,72 @@ func (w *writer[T]) checkEpoch(ctx context.Context, epoch uint64) error {
 	}, nil)
 }
 
+// decodeToken reads a token and checks that it belongs to this sink.
+func (w *writer[T]) decodeToken(raw []byte) (token, error) {
+	var t token
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return t, fmt.Errorf("%s: invalid commit token %q: %w", w.where(), raw, err)
+	}
+	if t.Version != tokenVersion {
+		return t, fmt.Errorf("%s: commit token %q has version %d; this pgio reads version %d", w.where(), raw, t.Version, tokenVersion)
+	}
+	if t.Job != w.s.cfg.JobID || t.Table != w.s.table.String() {
+		return t, fmt.Errorf("%s: commit token of job %q, table %s given to the sink of job %q, table %s", w.where(), t.Job, t.Table,
+			w.s.cfg.JobID, w.s.table)
+	}
+	return t, nil
+}
+
 // Commit applies the token's staged rows to the table and records the epoch in the marker table, in one
-// transaction; if the marker shows the epoch committed already, it does nothing.
+// transaction; if the marker shows the epoch committed already, it does nothing. When Prepare applied the rows
+// already in a transaction it left open, Commit commits that transaction.
 func (w *writer[T]) Commit(ctx context.Context, raw []byte) error {
 	if len(raw) == 0 {
 		return nil
 	}
 	s := w.s
-	var t token
-	if err := json.Unmarshal(raw, &t); err != nil {
-		return fmt.Errorf("%s: invalid commit token %q: %w", w.where(), raw, err)
-	}
-	if t.Version != tokenVersion {
-		return fmt.Errorf("%s: commit token %q has version %d; this pgio reads version %d", w.where(), raw, t.Version, tokenVersion)
-	}
-	if t.Job != s.cfg.JobID || t.Table != s.table.String() {
-		return fmt.Errorf("%s: commit token of job %q, table %s given to the sink of job %q, table %s", w.where(), t.Job, t.Table, s.cfg.JobID, s.table)
+	t, err := w.decodeToken(raw)
+	if err != nil {
+		return err
 	}
 	label := fmt.Sprintf("epoch %d", t.Epoch)
-	stage := qualified{schema: t.StageSchema, name: t.Stage}
 	own := -1
 	for i, b := range w.pending {
 		if b == t.Batch {
 			own = i
 		}
 	}
-	// Clear the staging table: big batches with TRUNCATE (a fixed cost of some milliseconds, no dead rows), small
-	// ones with DELETE (cheaper below about 10 000 rows; autovacuum takes the dead rows), and with DELETE anyway
-	// while the table holds other batches this writer has yet to commit.
-	truncate := t.Rows > truncateRows && (stage != w.stage || len(w.pending) == 0 || (len(w.pending) == 1 && own == 0))
+	if o := w.open; o != nil {
+		w.open = nil
+		if o.batch == t.Batch {
+			err := o.tx.Commit(ctx)
+			if err == nil {
+				if own >= 0 {
+					w.pending = append(w.pending[:own], w.pending[own+1:]...)
+				}
+				return nil
+			}
+			// Committed or not? The full path below finds out from the marker (on a new connection when this one
+			// broke; the shard's advisory lock makes it wait until the old backend is gone).
+			s.cfg.Logger.Warn("pgio: committing the epoch's transaction failed; checking the marker", "sink", s.name,
+				"shard", w.shard.Index, "epoch", t.Epoch, "err", err)
+			if w.conn != nil {
+				w.dropConn()
+			}
+		} else {
+			o.tx.Rollback(ctx)
+		}
+	}
 	skipped := false
-	err := w.do(ctx, fmt.Sprintf("%s: commit (shard %d)", label, t.Shard), func(ctx context.Context, conn *pgx.Conn) error {
-		markers := w.info.markers.sql()
+	err = w.do(ctx, fmt.Sprintf("%s: commit (shard %d)", label, t.Shard), func(ctx context.Context, conn *pgx.Conn) error {
 		tx, err := conn.Begin(ctx)
 		if err != nil {
 			return err
 		}
 		defer tx.Rollback(context.Background())
-		// Lock the shard's marker row (created at -1 if missing) and read the last committed epoch; count the
-		// staged rows when the apply's row count will not tell. One round trip.
-		exact := !t.Dup && (len(s.m.adds)+len(s.m.others) > 0) // then each staged row updates or inserts one row
-		b := &pgx.Batch{}
-		b.Queue("INSERT INTO "+markers+" AS kappa_m (job, target, shard, epoch) VALUES ($1, $2, $3, -1) "+
-			"ON CONFLICT (job, target, shard) DO UPDATE SET epoch = kappa_m.epoch RETURNING epoch", t.Job, t.Table, t.Shard)
-		if !exact {
-			b.Queue("SELECT count(*) FROM "+stage.sql()+" WHERE kappa_batch = $1", t.Batch)
-		}
-		br := tx.SendBatch(ctx, b)
-		var done, n int64
-		err = br.QueryRow().Scan(&done)
-		if err == nil && !exact {
-			err = br.QueryRow().Scan(&n)
-		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		skipped, err = w.applyTx(ctx, tx, conn, t, own, true)
+		if err != nil || skipped {
 			return err
-		}
-		if done >= int64(t.Epoch) {
-			skipped = true
-			return nil
-		}
-		if !exact && n != t.Rows {
-			return w.lost(label, t, n)
-		}
-		// Apply, empty the staging table, move the marker. One round trip.
-		b = &pgx.Batch{}
-		b.Queue(s.applySQL(w.info, stage, t.Dup), t.Batch)
-		if truncate {
-			b.Queue("TRUNCATE " + stage.sql())
-		} else {
-			b.Queue("DELETE FROM "+stage.sql()+" WHERE kappa_batch = $1", t.Batch)
-		}
-		b.Queue("UPDATE "+markers+" SET epoch = $4, committed_at = now() WHERE job = $1 AND target = $2 AND shard = $3",
-			t.Job, t.Table, t.Shard, int64(t.Epoch))
-		br = tx.SendBatch(ctx, b)
-		tag, err := br.Exec()
-		if err != nil {
-			br.Close()
-			if isTransient(err, conn) {
-				return err
-			}
-			return fmt.Errorf("%s: %s: applying %d staged rows failed: %s; the epoch's token is in the checkpoint, so "+
-				"the job cannot get past it until the table accepts the rows: fix the table (or drop the offending rows from "+
-				"staging table %s) and restart: %w", w.where(), label, t.Rows, describe(err), stage, err)
-		}
-		_, err = br.Exec()
-		if err == nil {
-			_, err = br.Exec()
-		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-		if exact && tag.RowsAffected() != t.Rows {
-			return w.lost(label, t, tag.RowsAffected())
 		}
 		return tx.Commit(ctx)
 	}, nil)
@@ -612,6 +590,164 @@ func (w *writer[T]) Commit(ctx context.Context, raw []byte) error {
 		s.cfg.Logger.Info("pgio: committed an epoch prepared before a restart", "sink", s.name, "shard", t.Shard, "epoch", t.Epoch, "rows", t.Rows)
 	}
 	return nil
+}
+
+// applyTx applies a token's batch in tx: it locks the shard's marker row and reads the last committed epoch
+// (skipped: the epoch is committed already), applies the staged rows, removes them from staging and moves the
+// marker. own is the batch's index in w.pending (-1: not this writer's). The statements go in two round trips.
+func (w *writer[T]) applyTx(ctx context.Context, tx pgx.Tx, conn *pgx.Conn, t token, own int, checkpointed bool) (skipped bool, err error) {
+	s := w.s
+	label := fmt.Sprintf("epoch %d", t.Epoch)
+	markers := w.info.markers.sql()
+	stage := qualified{schema: t.StageSchema, name: t.Stage}
+	// Clear the staging table: big batches with TRUNCATE (a fixed cost of some milliseconds, no dead rows), small
+	// ones with DELETE (cheaper below about 10 000 rows; autovacuum takes the dead rows), and with DELETE anyway
+	// while the table holds other batches this writer has yet to commit.
+	truncate := t.Rows > truncateRows && (stage != w.stage || len(w.pending) == 0 || (len(w.pending) == 1 && own == 0))
+	// Lock the shard's marker row (created at -1 if missing) and read the last committed epoch; count the staged
+	// rows when the apply's row count will not tell.
+	exact := !t.Dup && (len(s.m.adds)+len(s.m.others) > 0) // then each staged row updates or inserts one row
+	b := &pgx.Batch{}
+	b.Queue("INSERT INTO "+markers+" AS kappa_m (job, target, shard, epoch) VALUES ($1, $2, $3, -1) "+
+		"ON CONFLICT (job, target, shard) DO UPDATE SET epoch = kappa_m.epoch RETURNING epoch", t.Job, t.Table, t.Shard)
+	if !exact {
+		b.Queue("SELECT count(*) FROM "+stage.sql()+" WHERE kappa_batch = $1", t.Batch)
+	}
+	br := tx.SendBatch(ctx, b)
+	var done, n int64
+	err = br.QueryRow().Scan(&done)
+	if err == nil && !exact {
+		err = br.QueryRow().Scan(&n)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, err
+	}
+	if done >= int64(t.Epoch) {
+		return true, nil
+	}
+	if !exact && n != t.Rows {
+		return false, w.lost(label, t, n)
+	}
+	// Apply, empty the staging table, move the marker.
+	b = &pgx.Batch{}
+	b.Queue(s.applySQL(w.info, stage, t.Dup), t.Batch)
+	rest := 2
+	if !checkpointed {
+		// Only the apply waits for row locks no longer than earlyLockTimeout: TRUNCATE may have to wait for
+		// autovacuum to yield the staging table.
+		b.Queue("SET LOCAL lock_timeout = 0")
+		rest++
+	}
+	if truncate {
+		b.Queue("TRUNCATE " + stage.sql())
+	} else {
+		b.Queue("DELETE FROM "+stage.sql()+" WHERE kappa_batch = $1", t.Batch)
+	}
+	b.Queue("UPDATE "+markers+" SET epoch = $4, committed_at = now() WHERE job = $1 AND target = $2 AND shard = $3",
+		t.Job, t.Table, t.Shard, int64(t.Epoch))
+	br = tx.SendBatch(ctx, b)
+	tag, err := br.Exec()
+	if err != nil {
+		br.Close()
+		if isTransient(err, conn) || isLockTimeout(err) {
+			return false, err
+		}
+		if !checkpointed {
+			return false, &applyError{fmt.Errorf("%s: %s: applying %d staged rows failed: %s; the epoch fails before its "+
+				"checkpoint: change the rows in the pipeline, or the table, and restart: %w", w.where(), label, t.Rows, describe(err), err)}
+		}
+		return false, &applyError{fmt.Errorf("%s: %s: applying %d staged rows failed: %s; the epoch's token is in the checkpoint, so "+
+			"the job cannot get past it until the table accepts the rows: fix the table (or drop the offending rows from "+
+			"staging table %s) and restart: %w", w.where(), label, t.Rows, describe(err), stage, err)}
+	}
+	for range rest {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, err
+	}
+	if exact && tag.RowsAffected() != t.Rows {
+		return false, w.lost(label, t, tag.RowsAffected())
+	}
+	return false, nil
+}
+
+// applyError is a rejection of the staged rows by the table, already described.
+type applyError struct{ err error }
+
+func (e *applyError) Error() string { return e.err.Error() }
+func (e *applyError) Unwrap() error { return e.err }
+
+// isLockTimeout reports a lock_timeout expiry (SQLSTATE 55P03).
+func isLockTimeout(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
+}
+
+// openApply is an epoch Prepare applied in a transaction it left open for Commit.
+type openApply struct {
+	tx    pgx.Tx
+	batch int64
+}
+
+// earlyLockTimeout bounds how long Prepare's apply waits for a row lock (another shard's open transaction holding
+// a key this shard writes too) before it leaves the apply to Commit.
+const earlyLockTimeout = "200ms"
+
+// applyEarly applies a prepared batch in a transaction left open until Commit, so that the shards, which the
+// runner prepares in parallel and commits one after the other, apply their rows in parallel and Commit only
+// commits. Anything but a rejection of the rows (returned: it fails the epoch, before its checkpoint) leaves the
+// apply to Commit. After a lock wait timed out (two shards writing one key), the writer applies at Commit only.
+func (w *writer[T]) applyEarly(ctx context.Context, t token) error {
+	conn := w.conn
+	if conn == nil || conn.IsClosed() {
+		return nil
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		if isTransient(err, conn) {
+			w.dropConn()
+		}
+		return nil
+	}
+	_, err = tx.Exec(ctx, "SET LOCAL lock_timeout = '"+earlyLockTimeout+"'")
+	skipped := false
+	if err == nil {
+		skipped, err = w.applyTx(ctx, tx, conn, t, len(w.pending)-1, false)
+	}
+	if err != nil || skipped {
+		tx.Rollback(context.Background())
+		var ae *applyError
+		switch {
+		case errors.As(err, &ae), errors.Is(err, ErrStagingLost):
+			return err
+		case isLockTimeout(err):
+			w.noEarly = true
+			w.s.cfg.Logger.Info("pgio: another shard writes keys of this shard; applying at Commit from now on", "sink", w.s.name,
+				"shard", w.shard.Index, "epoch", t.Epoch)
+		case err != nil && isTransient(err, conn):
+			w.dropConn()
+		}
+		return nil
+	}
+	w.open = &openApply{tx: tx, batch: t.Batch}
+	return nil
+}
+
+// rollbackOpen abandons the transaction Prepare left open (Commit then applies from staging).
+func (w *writer[T]) rollbackOpen() {
+	if w.open != nil {
+		w.open.tx.Rollback(context.Background())
+		w.open = nil
+	}
 }
 
 func (w *writer[T]) lost(label string, t token, n int64) error {
@@ -630,6 +766,7 @@ func (w *writer[T]) Close(ctx context.Context) error {
 	if w.conn == nil {
 		return nil
 	}
+	w.rollbackOpen()
 	if w.batch != 0 && !w.conn.IsClosed() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_, _ = w.conn.Exec(cctx, "DELETE FROM "+w.stage.sql()+" WHERE kappa_batch = $1", w.batch)

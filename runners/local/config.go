@@ -65,6 +65,14 @@ type Config struct {
 	// MetricsAddr, when set (e.g. "127.0.0.1:9464"), serves the metrics at http://MetricsAddr/metrics during the
 	// run.
 	MetricsAddr string
+	// StatusAddr, when set (e.g. "127.0.0.1:8080"), serves the job's status page at http://StatusAddr/ during the
+	// run: the graph of stages, rates, split lags and watermarks, what holds the watermark back, state and
+	// checkpoints, and the same data as JSON under /api/v1/ (see docs/operations.md). An address without a host
+	// binds the loopback interface; port 0 picks a free port (Runner.StatusURL). An address in use fails Run
+	// before anything is read.
+	StatusAddr string
+	// JobName names the job on the status page (default: the program's name).
+	JobName string
 	// Progress, when set, receives a progress line (records, bytes, rate, and for bounded sources percent and
 	// ETA) every ProgressInterval.
 	Progress io.Writer

@@ -36,4 +36,11 @@
 // Overlapping (session panes that overlap one already emitted), and the panes fired early, on time and late.
 // The same counts are Prometheus metrics, appear on the progress line, and end every run in a summary log line —
 // at Warn level when anything was dropped, dead-lettered or stamped in the future.
+//
+// # Status page
+//
+// With Config.StatusAddr set, the run serves a live, read-only status page and its JSON API (package
+// runners/local/status; docs/operations.md): the graph of stages, rates, each split's position, lag and
+// watermark, the split holding each watermark back, state and checkpoints. Runner.Status returns the last
+// snapshot, Runner.StatusURL the page's address.
 package local

@@ -31,6 +31,8 @@ type Runner struct {
 	mu      sync.Mutex
 	stats   Stats
 	active  *run
+	// statusBox holds the status page's last snapshot and URL (status.go).
+	statusBox statusBox
 }
 
 // Stats summarises a run.
@@ -191,6 +193,11 @@ func (r *Runner) Run(ctx context.Context, p *pipeline.Pipeline) error {
 	if err != nil {
 		return err
 	}
+	if err := ru.stat.start(); err != nil { // the status page (status.go)
+		_ = ru.close(context.WithoutCancel(ctx))
+		return err
+	}
+	defer ru.stat.stop()
 	r.mu.Lock()
 	r.active = ru
 	r.mu.Unlock()
@@ -236,6 +243,7 @@ func (r *Runner) Run(ctx context.Context, p *pipeline.Pipeline) error {
 	st := r.stats
 	r.mu.Unlock()
 	ru.logSummary(st, err)
+	ru.stat.finish(err)
 	return err
 }
 
@@ -294,6 +302,7 @@ type run struct {
 	savepoints   chan savepointReq
 	spill        *spillStores
 	spilled      int64
+	stat         *statusTracker // the status page; nil when off (status.go)
 }
 
 type savepointReq struct {
@@ -365,6 +374,7 @@ func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 	cfg := r.cfg
 	ru := &run{r: r, cfg: cfg, p: p, wm: pipeline.MinTime, started: time.Now(), savepoints: make(chan savepointReq),
 		spill: &spillStores{base: cfg.SpillDir, budget: cfg.StateMemory}}
+	ru.stat = r.newStatus(ru)
 	ru.lastProgress, ru.lastEpoch, ru.lastData = ru.started, cfg.Now(), cfg.Now()
 	ts := p.Transforms()
 	srcIdx := map[*pipeline.Transform]int{}
@@ -452,6 +462,7 @@ func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 				lags.add(lag)
 			}
 		}
+		w.OnPane = ru.stat.countPanes(wi, w.OnPane)
 		ru.workers = append(ru.workers, w)
 		inputs := map[*pipeline.Transform][]any{}
 		for i := len(ts) - 1; i >= 0; i-- {
@@ -499,6 +510,7 @@ func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 					return nil, fmt.Errorf("kappa: %s: sink runner %T", t.Name(), sr)
 				}
 				sinkIdx[t].runners[wi] = runner
+				ru.stat.instance(t, wi, sr)
 				inputs[t] = []any{sr}
 			case exec.KeyedOp:
 				kn := keyedIdx[t]
@@ -507,6 +519,7 @@ func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 					return nil, fmt.Errorf("kappa: %s: %w", t.Name(), err)
 				}
 				kn.cons[wi] = cons
+				ru.stat.instance(t, wi, append(slices.Clone(ins), cons)...)
 				if len(ins) == 1 && n > 1 {
 					ins = slices.Repeat(ins, n)
 				}
@@ -516,6 +529,7 @@ func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 				if err != nil {
 					return nil, fmt.Errorf("kappa: %s: %w", t.Name(), err)
 				}
+				ru.stat.instance(t, wi, inst)
 				if l, ok := inst.(exec.Lifecycle); ok {
 					ru.life[wi] = append(ru.life[wi], l)
 				}
@@ -619,10 +633,12 @@ func (ru *run) superstep(ctx context.Context) error {
 	}
 	// 1. Read phase: every worker reads its splits and pushes the records through the fused stages.
 	if err := ru.parallel(func(w *exec.Worker) error {
-		for _, s := range ru.sources {
+		for si, s := range ru.sources {
+			t0 := ru.stat.clock()
 			if err := s.readWorker(ctx, w, ru.cfg, now); err != nil {
 				return err
 			}
+			ru.stat.readDone(w.Index, si, t0)
 		}
 		return ru.flushProducers(w)
 	}); err != nil {
@@ -651,9 +667,10 @@ func (ru *run) superstep(ctx context.Context) error {
 	}
 	// 3. Keyed stages in topological order: consume what was routed to each worker, then fire.
 	ru.final = allEnded
-	for _, k := range ru.keyed {
+	for ki, k := range ru.keyed {
 		wm := ru.stageWatermark(k.srcs)
 		if err := ru.parallel(func(w *exec.Worker) error {
+			defer ru.stat.keyedDone(w.Index, ki, ru.stat.clock())
 			c := k.cons[w.Index]
 			if err := c.Process(); err != nil {
 				return err
@@ -688,6 +705,7 @@ func (ru *run) superstep(ctx context.Context) error {
 		return err
 	}
 	ru.account(now, time.Since(t0))
+	ru.stat.tick()
 	return nil
 }
 
@@ -702,13 +720,14 @@ func (ru *run) maybeSpill() error {
 	}
 	counts := make([]int, len(ru.workers))
 	if err := ru.parallel(func(w *exec.Worker) error {
-		for _, k := range ru.keyed {
+		for ki, k := range ru.keyed {
 			if s, ok := k.cons[w.Index].(exec.Spiller); ok {
 				n, err := s.Spill()
 				if err != nil {
 					return fmt.Errorf("%s: %w", k.t.Name(), err)
 				}
 				counts[w.Index] += n
+				ru.stat.spill(w.Index, ki, n)
 			}
 		}
 		return nil
@@ -793,6 +812,7 @@ func (ru *run) commitEpoch(ctx context.Context, final bool) error {
 	if ru.cfg.Checkpoints != nil {
 		t0 := time.Now()
 		size, err := ru.writeCheckpoint(ctx, checkpointName(ru.epoch), tokens, false)
+		ru.stat.checkpoint(ru.epoch, checkpointName(ru.epoch), "checkpoint", t0, size, err)
 		if err != nil {
 			return err
 		}
@@ -868,7 +888,10 @@ func (ru *run) savepoint(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := ru.writeCheckpoint(ctx, savepointPrefix+name+"/", tokens, true); err != nil {
+	t0 := time.Now()
+	size, err := ru.writeCheckpoint(ctx, savepointPrefix+name+"/", tokens, true)
+	ru.stat.checkpoint(ru.epoch, savepointPrefix+name+"/", "savepoint", t0, size, err)
+	if err != nil {
 		return err
 	}
 	ru.cfg.Logger.Info("kappa: savepoint written", "name", name, "epoch", ru.epoch)
