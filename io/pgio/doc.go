@@ -41,19 +41,22 @@
 //
 //   - Write buffers the epoch's rows, one per key, and copies them (COPY, binary) in chunks of Config.BatchRows
 //     into the shard's staging table kappa_stage_<table>_<hash>_<shard>, tagged with a random batch number.
-//   - Prepare copies the rest and returns a token naming the batch: job, shard, epoch, batch, row count.
-//   - The runner writes the token into its checkpoint. Commit then runs one transaction: lock the shard's row in
-//     the marker table kappa_pgio_commits (job, table, shard → last committed epoch); if it shows this epoch or a
-//     later one, stop (already committed); else INSERT … SELECT the batch from staging ON CONFLICT DO UPDATE,
-//     empty the staging table, and set the marker to this epoch.
+//   - Prepare copies the rest and returns a token naming the batch: job, shard, epoch, batch, row count. It then
+//     runs the apply transaction up to its COMMIT and leaves it open: lock the shard's row in the marker table
+//     kappa_pgio_commits (job, table, shard → last committed epoch), INSERT … SELECT the batch from staging ON
+//     CONFLICT DO UPDATE, delete the batch from staging, set the marker to this epoch.
+//   - The runner writes the token into its checkpoint. Commit then commits the open transaction. Without one (a
+//     restarted run committing its checkpoint's tokens, a broken connection) it runs the apply transaction anew,
+//     unless the marker shows the epoch (or a later one) committed: then it does nothing.
 //
 // The rows and the marker change in the same transaction, so an epoch is applied entirely or not at all and
-// never twice: a Commit repeated after a crash (the runner commits the restored checkpoint's tokens again)
-// finds the marker and does nothing. Batches prepared after the last checkpoint are never committed: the next
-// run clears them from staging before it stages the replayed epochs. Each shard's connection holds an advisory
-// lock, so a restarted run waits until the crashed run's connections are gone (their transactions then have
-// either committed or rolled back) and two processes never write one shard. docs/postgres.md walks through a
-// crash at every step.
+// never twice. Batches prepared after the last checkpoint are never committed: their open transactions die with
+// the crashed process's connections, and the next run clears them from staging before it stages the replayed
+// epochs. Each shard's connection holds an advisory lock, so a restarted run waits until the crashed run's
+// connections are gone and two processes never write one shard. Applying at Prepare lets the shards, which the
+// runner prepares in parallel and commits one by one, upsert in parallel; when two shards write one key in an
+// epoch, the second one's apply gives up after a 200 ms lock timeout and leaves the apply to Commit.
+// docs/postgres.md walks through a crash at every step.
 //
 // A run that starts from scratch (epoch 0, no checkpoint restored) forgets the job's markers. A run that restores
 // a checkpoint or savepoint older than what the markers show fails its first Prepare with ErrEpochCommitted
@@ -66,6 +69,7 @@
 // server rejects (a NOT NULL or CHECK constraint, a value out of its column type's range, a value pgx cannot
 // encode) fails the epoch with a *RowError naming the row's key; staging tables carry the table's NOT NULL and
 // CHECK constraints, so such rows fail at Prepare, before the checkpoint. Rows that only the table itself can
-// reject (another unique index, a foreign key, a trigger) fail Commit with the server's detail, which names the
-// key; the job then cannot pass that epoch until the table accepts the rows.
+// reject (another unique index, a foreign key, a trigger) fail Prepare's apply with the server's detail, which
+// names the key; when the apply is left to Commit they fail Commit, and the job cannot pass that epoch until the
+// table accepts the rows.
 package pgio
