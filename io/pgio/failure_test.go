@@ -128,7 +128,7 @@ func TestShardsWritingOneKey(t *testing.T) {
 		w1.commit(t1)
 	}
 	require.Equal(t, []string{line("ann", 0, 33, "s1")}, rows(t, dsn, selectCounts))
-	require.Contains(t, logs.String(), "another shard writes keys of this shard; applying at Commit from now on")
+	require.Contains(t, logs.String(), "is locked by another transaction (another shard writing the same key, or another writer of the table); applying at Commit from now on")
 }
 
 // terminate ends the server connections of the sink's shards (as a server restart or a network cut would).

@@ -731,7 +731,7 @@ func (w *writer[T]) applyEarly(ctx context.Context, t token) error {
 			return err
 		case isLockTimeout(err):
 			w.noEarly = true
-			w.s.cfg.Logger.Info("pgio: another shard writes keys of this shard; applying at Commit from now on", "sink", w.s.name,
+			w.s.cfg.Logger.Info("pgio: a row this shard writes is locked by another transaction (another shard writing the same key, or another writer of the table); applying at Commit from now on", "sink", w.s.name,
 				"shard", w.shard.Index, "epoch", t.Epoch)
 		case err != nil && isTransient(err, conn):
 			w.dropConn()
