@@ -31,8 +31,8 @@ func validateBeam(o options, set map[string]bool) error {
 			bad = append(bad, "-"+f)
 		}
 	}
-	if o.mode != "batch" {
-		bad = append(bad, "-mode "+o.mode)
+	if o.job.Mode != "batch" {
+		bad = append(bad, "-mode "+o.job.Mode)
 	}
 	if len(bad) > 0 {
 		sort.Strings(bad)

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kappaflow/kappa/internal/w1"
+	"github.com/kappaflow/kappa/jobcli"
 )
 
 // Every bad flag value, stray argument and ignored combination is a usage error naming the flag, before
@@ -104,12 +105,12 @@ func TestDeadLettersFlag(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(in, "b.parquet"), []byte("not parquet"), 0o644))
 
 	// Without -dead-letters the first bad input stops the run, naming it.
-	err = run(context.Background(), options{from: in, workers: 1}, &bytes.Buffer{})
+	err = run(context.Background(), options{from: in, job: jobcli.Flags{Workers: 1}}, &bytes.Buffer{})
 	require.ErrorContains(t, err, "b.parquet")
 
 	dl := filepath.Join(dir, "dead.jsonl")
 	var out bytes.Buffer
-	require.NoError(t, run(context.Background(), options{from: in, workers: 1, deadLetters: dl, maxFutureSkew: time.Hour}, &out))
+	require.NoError(t, run(context.Background(), options{from: in, job: jobcli.Flags{Workers: 1}, deadLetters: dl, maxFutureSkew: time.Hour}, &out))
 	require.Contains(t, out.String(), "events=9999 ", "the row with a null is not read")
 	require.Contains(t, out.String(), " late_dropped=0 dead_letters=3 future=1")
 	data, err := os.ReadFile(dl)

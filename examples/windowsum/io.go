@@ -20,23 +20,8 @@ import (
 	"github.com/kappaflow/kappa/pipeline"
 )
 
-// s3Config returns the S3 settings for s3:// URLs: -s3-endpoint (or KAPPA_S3_ENDPOINT) points at an
-// S3-compatible server with path-style addressing; credentials come from the AWS chain, or dummies for a local
-// endpoint without any.
-func s3Config(o options) objstore.Config {
-	ep := o.s3Endpoint
-	if ep == "" {
-		ep = os.Getenv("KAPPA_S3_ENDPOINT")
-	}
-	if ep == "" {
-		return objstore.Config{}
-	}
-	cfg := objstore.Config{Endpoint: ep, UsePathStyle: true, Region: "us-east-1"}
-	if os.Getenv("AWS_ACCESS_KEY_ID") == "" {
-		cfg.AccessKeyID, cfg.SecretAccessKey = "kappa", "kappa"
-	}
-	return cfg
-}
+// s3Config returns the S3 settings for s3:// URLs (-s3-endpoint, see jobcli.Flags.S3).
+func s3Config(o options) objstore.Config { return o.job.S3() }
 
 func isKafka(u string) bool { return strings.HasPrefix(u, "kafka://") }
 
@@ -208,8 +193,4 @@ func writeEvents(s pipeline.Scope, events pipeline.PCollection[w1.Event], o opti
 			JobID: "w1-events", MaxFileRows: 4 << 20, RowGroupRows: 1 << 20, Logger: logger(o)})
 	}
 	return nil
-}
-
-func checkpointStore(ctx context.Context, o options) (*objstore.CheckpointStore, error) {
-	return objstore.NewCheckpointStore(ctx, o.checkpoint, s3Config(o))
 }

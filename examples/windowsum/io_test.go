@@ -12,6 +12,7 @@ import (
 
 	"github.com/kappaflow/kappa/internal/testsvc/s3test"
 	"github.com/kappaflow/kappa/internal/w1"
+	"github.com/kappaflow/kappa/jobcli"
 )
 
 func runLine(t *testing.T, o options) string {
@@ -37,7 +38,7 @@ func TestW1ThroughParquet(t *testing.T) {
 	const n = 300_000
 	sum, _ := w1.PlainLoop(n, false)
 	want := "checksum=" + w1.FormatChecksum(sum)
-	require.Equal(t, want, checksumOf(runLine(t, options{n: n, mode: "batch", window: "fixed"})))
+	require.Equal(t, want, checksumOf(runLine(t, options{n: n, job: jobcli.Flags{Mode: "batch"}, window: "fixed"})))
 
 	srv := s3test.Start(t)
 	local := t.TempDir()
@@ -46,13 +47,13 @@ func TestW1ThroughParquet(t *testing.T) {
 		{"s3", srv.URL("w1/events/"), srv.URL("w1/rows/")},
 	} {
 		t.Run(dst.name, func(t *testing.T) {
-			base := options{s3Endpoint: srv.Config.Endpoint, window: "fixed", workers: 2}
+			base := options{job: jobcli.Flags{S3Endpoint: srv.Config.Endpoint, Workers: 2}, window: "fixed"}
 			o := base
-			o.n, o.writeParquet, o.mode = n, dst.events, "batch"
+			o.n, o.writeParquet, o.job.Mode = n, dst.events, "batch"
 			require.Contains(t, runLine(t, o), fmt.Sprintf("events=%d wrote=%s", n, dst.events))
 			for _, mode := range []string{"batch", "stream"} {
 				o := base
-				o.from, o.mode, o.to = dst.events, mode, dst.rows+mode+"/"
+				o.from, o.job.Mode, o.to = dst.events, mode, dst.rows+mode+"/"
 				line := runLine(t, o)
 				require.Equal(t, want, checksumOf(line), "%s %s: %s", dst.name, mode, line)
 				require.Contains(t, line, fmt.Sprintf("events=%d ", n))

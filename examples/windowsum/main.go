@@ -22,6 +22,11 @@
 // lateness), dead_letters (with -dead-letters) and future (records stamped far ahead of the clock; see
 // -max-future-skew). Flags are checked before anything runs: a bad value or a combination that would be ignored
 // is a usage error naming the flag (exit status 2).
+//
+// The job flags (-mode, -checkpoint, -start-from, -allow-non-restored-state, -epoch, -workers, -metrics, -status,
+// -log-level, -log-format, -progress, -s3-endpoint), the signals (SIGTERM or Ctrl-C stops at the end of a
+// micro-batch with a final checkpoint, SIGUSR1 takes a savepoint, SIGUSR2 stops with one) and the exit codes are
+// those of every kappa job binary: see package jobcli and docs/operations.md.
 package main
 
 import (
@@ -32,62 +37,49 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"os"
-	"os/signal"
 	"runtime"
 	"runtime/pprof"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/kappaflow/kappa/internal/w1"
 	"github.com/kappaflow/kappa/io/foreach"
 	"github.com/kappaflow/kappa/io/generate"
 	"github.com/kappaflow/kappa/io/parquetio"
+	"github.com/kappaflow/kappa/jobcli"
 	"github.com/kappaflow/kappa/pipeline"
 	"github.com/kappaflow/kappa/runners/beam"
 	"github.com/kappaflow/kappa/runners/local"
 )
 
 type options struct {
-	beam          *beam.Flags // -runner and Beam's options (beam.go)
+	job           jobcli.Flags // the job flags every kappa binary shares: -mode, -checkpoint, -workers, … (jobcli)
+	beam          *beam.Flags  // -runner and Beam's options (beam.go)
 	n             int64
 	keys          uint64
 	every         time.Duration
 	deadLetters   string
 	maxFutureSkew time.Duration
-	mode          string
 	batch         int
 	window        string
-	workers       int
 	bench         bool
 	cpuprofile    string
-	progress      bool
 	splits        int
 	from          string
 	to            string
 	writeParquet  string
 	publish       string
-	checkpoint    string
 	checkOutput   string
-	s3Endpoint    string
 	stopIdle      time.Duration
-	epoch         time.Duration
 	stateMemory   int64
-	metricsAddr   string
-	statusAddr    string
 	live          float64
 	wait          time.Duration
 	idle          time.Duration
-	startFrom     string
 }
 
-// usageError is a bad flag: main prints it with a pointer to -help and exits with status 2.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
+// usageError is a bad flag: main prints it with a pointer to -help and exits with status 2 (jobcli.Exit).
+type usageError = jobcli.UsageError
 
 // parseFlags parses the command line into options and checks them (validate): every bad value or ignored
 // combination is a usageError naming the flag.
@@ -95,30 +87,24 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("windowsum", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	// -mode, -checkpoint, -start-from, -allow-non-restored-state, -epoch, -workers, -status, -metrics, -log-level,
+	// -log-format, -progress and -s3-endpoint: the flags of every kappa job (jobcli). W1 runs commit every second.
+	job := jobcli.Register(fs, jobcli.Flags{Mode: "batch", Epoch: time.Second, LogLevel: "warn"})
 	fs.Int64Var(&o.n, "n", 1_000_000, "number of events to generate")
-	fs.StringVar(&o.mode, "mode", "batch", "batch or stream")
 	fs.IntVar(&o.batch, "batch", 0, "records read from each split per micro-batch: a micro-batch reads up to this many times the\nnumber of splits (default: the runner's 10000 per split)")
 	fs.StringVar(&o.window, "window", "fixed", "fixed (1 min), sliding (5 min every 1 min) or global (W1-totals: one total per key)")
 	fs.Uint64Var(&o.keys, "keys", 1000, "distinct keys (W1-totals: key = user- and h % keys, zero-padded)")
 	fs.DurationVar(&o.every, "every", 10*time.Second, "-window global in stream mode: emit the totals of keys with new data this often (processing time;\ndiscarding panes), and the rest at the end of the input")
-	fs.IntVar(&o.workers, "workers", 0, "workers (default GOMAXPROCS)")
 	fs.BoolVar(&o.bench, "bench", false, "also run the plain Go loop and print both rates and their ratio")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the kappa run to this file")
-	fs.BoolVar(&o.progress, "progress", false, "print progress lines (and info logs)")
 	fs.IntVar(&o.splits, "splits", 0, "source splits for generated events (default 4 × workers)")
 	fs.StringVar(&o.from, "from", "", "read the events from Parquet (folder, glob or s3:// URL) or Kafka (kafka://host:port/topic) instead of generating them")
 	fs.StringVar(&o.to, "to", "", "also write the rows as Parquet to this folder or s3:// URL, or to kafka://host:port/topic[?transactional_id=ID] (exactly once with -checkpoint)")
 	fs.StringVar(&o.writeParquet, "write-parquet", "", "write the generated events as Parquet to this folder or s3:// URL, then exit")
 	fs.StringVar(&o.publish, "publish", "", "publish the generated events to kafka://host:port/topic, then exit")
-	fs.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint to this folder or s3:// URL (and restore from it on start)")
 	fs.StringVar(&o.checkOutput, "check-output", "", "print the row count and checksum of the Parquet rows at this folder or s3:// URL, then exit")
-	fs.StringVar(&o.s3Endpoint, "s3-endpoint", "", "S3-compatible endpoint for s3:// URLs, e.g. http://127.0.0.1:9100 (default $KAPPA_S3_ENDPOINT, else AWS)")
 	fs.DurationVar(&o.stopIdle, "stop-idle", 5*time.Second, "stream mode over Kafka: drain and stop once no record arrived for this long")
-	fs.DurationVar(&o.epoch, "epoch", time.Second, "time between epochs (sink commits and checkpoints) in stream mode or with -checkpoint")
 	fs.Int64Var(&o.stateMemory, "state-memory", 0, "heap budget for keyed state in bytes; past it state spills to disk (0: no limit)")
-	fs.StringVar(&o.metricsAddr, "metrics", "", "serve Prometheus metrics on this address during the run, e.g. 127.0.0.1:9464")
-	fs.StringVar(&o.statusAddr, "status", "", "serve the job's status page (graph, rates, lags, watermarks, checkpoints) on this address during the run, e.g. 127.0.0.1:8080")
-	fs.StringVar(&o.startFrom, "start-from", "", "with -checkpoint: start from this savepoint (taken on SIGUSR1, or on SIGUSR2 which also stops the job)")
 	fs.DurationVar(&o.idle, "idle", 0, "exclude a Kafka partition from the watermark after this long without records (0: never)")
 	fs.Float64Var(&o.live, "live", 0, "stream mode: release events in real time at this many per second, event time = release time (for latency; the checksum then differs from W1's)")
 	fs.DurationVar(&o.wait, "wait", 0, "longest wait of a micro-batch for records (the batch interval of live streams; default the runner's 100ms)")
@@ -129,13 +115,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
 		}
-		return o, usageError{err}
+		return o, usageError{Err: err}
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	set := jobcli.Given(fs)
+	o.job = *job
+	if o.job.Progress && !set["log-level"] {
+		o.job.LogLevel = "info" // -progress also shows the info logs, as before the job flags
+	}
 	var errs []error
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q: every option is a flag", fs.Args()))
+	}
+	if err := o.job.Validate(set); err != nil {
+		errs = append(errs, errors.Unwrap(err))
 	}
 	if err := o.validate(set); err != nil {
 		errs = append(errs, errors.Unwrap(err))
@@ -144,7 +136,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return o, usageError{errors.Join(errs...)}
+		return o, usageError{Err: errors.Join(errs...)}
 	}
 	return o, nil
 }
@@ -155,10 +147,12 @@ func (o options) validate(set map[string]bool) error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	given := func(name string) bool { return set[name] }
-	generating := o.from == "" && o.checkOutput == ""
-	if o.mode != "" && o.mode != "batch" && o.mode != "stream" {
-		bad("-mode %q: want batch or stream", o.mode)
+	if set == nil { // options from code: the job flags are checked here too
+		if err := o.job.Validate(nil); err != nil {
+			errs = append(errs, errors.Unwrap(err))
+		}
 	}
+	generating := o.from == "" && o.checkOutput == ""
 	if o.window != "" && o.window != "fixed" && o.window != "sliding" && o.window != "global" {
 		bad("-window %q: want fixed, sliding or global", o.window)
 	}
@@ -168,7 +162,7 @@ func (o options) validate(set map[string]bool) error {
 	if given("keys") && !generating {
 		bad("-keys applies to generated events; -from reads the keys of its input")
 	}
-	if o.every < 0 || (given("every") && (o.every == 0 || o.window != "global" || o.mode != "stream")) {
+	if o.every < 0 || (given("every") && (o.every == 0 || o.window != "global" || o.job.Mode != "stream")) {
 		bad("-every %v: a positive duration, with -window global -mode stream", o.every)
 	}
 	switch {
@@ -180,7 +174,7 @@ func (o options) validate(set map[string]bool) error {
 	for _, f := range []struct {
 		name string
 		v    int64
-	}{{"workers", int64(o.workers)}, {"splits", int64(o.splits)}, {"batch", int64(o.batch)}, {"state-memory", o.stateMemory}} {
+	}{{"splits", int64(o.splits)}, {"batch", int64(o.batch)}, {"state-memory", o.stateMemory}} {
 		if f.v < 0 {
 			bad("-%s %d: want a number ≥ 0 (0: the default)", f.name, f.v)
 		}
@@ -188,8 +182,8 @@ func (o options) validate(set map[string]bool) error {
 	for _, f := range []struct {
 		name string
 		v    time.Duration
-	}{{"wait", o.wait}, {"idle", o.idle}, {"max-future-skew", o.maxFutureSkew}, {"epoch", o.epoch}, {"stop-idle", o.stopIdle}} {
-		if f.v < 0 || (f.v == 0 && given(f.name) && (f.name == "epoch" || f.name == "stop-idle")) {
+	}{{"wait", o.wait}, {"idle", o.idle}, {"max-future-skew", o.maxFutureSkew}, {"stop-idle", o.stopIdle}} {
+		if f.v < 0 || (f.v == 0 && given(f.name) && f.name == "stop-idle") {
 			bad("-%s %v: want a positive duration", f.name, f.v)
 		}
 	}
@@ -207,15 +201,12 @@ func (o options) validate(set map[string]bool) error {
 		bad("-check-output reads rows written by -to; it cannot be combined with -from, -to, -publish or -write-parquet")
 	}
 	if o.live > 0 {
-		if o.mode != "stream" {
+		if o.job.Mode != "stream" {
 			bad("-live needs -mode stream")
 		}
 		if o.from != "" || writing {
 			bad("-live generates events in real time; it cannot be combined with -from, -publish or -write-parquet")
 		}
-	}
-	if o.startFrom != "" && o.checkpoint == "" {
-		bad("-start-from needs -checkpoint (the savepoint lives there)")
 	}
 	if (o.deadLetters != "" || o.maxFutureSkew > 0) && o.from == "" {
 		bad("-dead-letters and -max-future-skew apply to input read with -from; generated events are always readable")
@@ -229,36 +220,20 @@ func (o options) validate(set map[string]bool) error {
 	if (given("idle") || given("stop-idle")) && !isKafka(o.from) {
 		bad("-idle and -stop-idle apply to -from kafka://")
 	}
-	if o.metricsAddr != "" {
-		if _, _, err := net.SplitHostPort(o.metricsAddr); err != nil {
-			bad("-metrics %q: want host:port: %v", o.metricsAddr, err)
-		}
-	}
 	if err := errors.Join(errs...); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	return nil
 }
 
 func main() {
 	o, err := parseFlags(os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return
+	if err == nil {
+		// Signals: SIGTERM/SIGINT stop at the end of a micro-batch (a final checkpoint with -checkpoint), SIGUSR1
+		// takes a savepoint, SIGUSR2 stops with one (jobcli.Flags.Run); exit codes are jobcli's.
+		err = run(context.Background(), o, os.Stdout)
 	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "windowsum: %v\n(windowsum -help lists the flags)\n", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, o, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "windowsum:", err)
-		var ue usageError
-		if errors.As(err, &ue) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	jobcli.Exit("windowsum", err)
 }
 
 type result struct {
@@ -280,8 +255,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err := o.validate(nil); err != nil {
 		return err
 	}
-	if o.mode == "" {
-		o.mode = "batch"
+	if o.job.Mode == "" {
+		o.job.Mode = "batch"
 	}
 	if o.window == "" {
 		o.window = "fixed"
@@ -326,7 +301,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		plain := result{events: o.n, rows: int64(rows), checksum: sum, elapsed: time.Since(start)}
 		fmt.Fprintf(out, "plain-loop %s\n", plain)
 		fmt.Fprintf(out, "ratio=%.2f gomaxprocs=%d workers=%d mode=%s window=%s\n", res.rate()/plain.rate(),
-			runtime.GOMAXPROCS(0), workersOf(o), o.mode, o.window)
+			runtime.GOMAXPROCS(0), workersOf(o), o.job.Mode, o.window)
 		if plain.checksum != res.checksum || plain.rows != res.rows {
 			return errors.New("kappa and the plain loop disagree")
 		}
@@ -359,8 +334,8 @@ func keysOf(o options) uint64 {
 }
 
 func workersOf(o options) int {
-	if o.workers > 0 {
-		return o.workers
+	if o.job.Workers > 0 {
+		return o.job.Workers
 	}
 	return runtime.GOMAXPROCS(0)
 }
@@ -427,7 +402,7 @@ func runKappa(ctx context.Context, o options) (result, error) {
 	default:
 		events = w1Events(s, o.n, splits, o.keys)
 	}
-	rows := WindowSum(s, events, o.window, o.mode == "stream", o.every)
+	rows := WindowSum(s, events, o.window, o.job.Mode == "stream", o.every)
 	sum := newChecksum()
 	if o.beam != nil && o.beam.Beam() {
 		return runOnBeam(ctx, o, p, s, rows, sum) // beam.go
@@ -444,11 +419,7 @@ func runKappa(ctx context.Context, o options) (result, error) {
 	}
 	start := time.Now()
 	r := local.New(cfg)
-	if o.checkpoint != "" {
-		stop := savepointOnSignal(ctx, r)
-		defer stop()
-	}
-	if err := r.Run(ctx, p); err != nil {
+	if err := o.job.Run(ctx, r, p); err != nil {
 		return result{}, err
 	}
 	if dead != nil {
@@ -460,7 +431,7 @@ func runKappa(ctx context.Context, o options) (result, error) {
 	st := r.Stats()
 	res := result{events: st.Records, rows: n, checksum: checksum, elapsed: time.Since(start),
 		counts: fmt.Sprintf(" late_dropped=%d dead_letters=%d future=%d", st.LateDropped(), st.TotalDeadLettered(), st.TotalFuture())}
-	if isKafka(o.from) && o.mode == "stream" && res.elapsed > o.stopIdle+100*time.Millisecond {
+	if isKafka(o.from) && o.job.Mode == "stream" && res.elapsed > o.stopIdle+100*time.Millisecond {
 		res.elapsed -= o.stopIdle // the run waited that long after the last record before draining
 	}
 	if o.live > 0 {
@@ -469,78 +440,37 @@ func runKappa(ctx context.Context, o options) (result, error) {
 	return res, nil
 }
 
-// logger logs warnings and errors, and with -progress also progress and commits.
+// logger is the job's logger (-log-level, -log-format): warnings and errors by default, and with -progress also
+// progress and commits.
 func logger(o options) *slog.Logger {
-	level := slog.LevelWarn
-	if o.progress {
-		level = slog.LevelInfo
+	f := o.job
+	if f.LogLevel == "" { // options from code
+		f.LogLevel = "warn"
+		if f.Progress {
+			f.LogLevel = "info"
+		}
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return f.Logger()
 }
 
+// runnerConfig is the job flags' runner configuration (jobcli) with windowsum's own settings.
 func runnerConfig(ctx context.Context, o options) (local.Config, error) {
-	cfg := local.Config{Workers: o.workers, BatchRecords: o.batch, StateMemory: o.stateMemory, MetricsAddr: o.metricsAddr,
-		BatchWait: o.wait, Logger: logger(o), EpochHook: crashHook(), StatusAddr: o.statusAddr}
-	if o.mode == "stream" {
-		cfg.Mode = local.Stream
-		cfg.EpochInterval = o.epoch
-		if isKafka(o.from) {
-			cfg.StopWhenIdle = o.stopIdle
-		}
+	cfg, err := o.job.Config(ctx)
+	if err != nil {
+		return cfg, err
 	}
-	if o.progress {
-		cfg.Progress = os.Stderr
-	}
-	if o.checkpoint != "" {
-		st, err := checkpointStore(ctx, o)
-		if err != nil {
-			return cfg, err
-		}
-		cfg.Checkpoints = st
-		cfg.EpochInterval = o.epoch
-		cfg.StartFrom = o.startFrom
+	cfg.BatchRecords, cfg.StateMemory, cfg.BatchWait, cfg.Logger, cfg.EpochHook = o.batch, o.stateMemory, o.wait, logger(o), crashHook()
+	if o.job.Mode == "stream" && isKafka(o.from) {
+		cfg.StopWhenIdle = o.stopIdle
 	}
 	return cfg, nil
-}
-
-// savepointOnSignal takes a savepoint on SIGUSR1 and stops the job with one on SIGUSR2, printing its name to
-// stderr; start a job from it with -start-from NAME.
-func savepointOnSignal(ctx context.Context, r *local.Runner) (stop func()) {
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case sig := <-sigs:
-				name := time.Now().UTC().Format("20060102T150405Z")
-				var err error
-				if sig == syscall.SIGUSR2 {
-					err = r.StopWithSavepoint(ctx, name)
-				} else {
-					err = r.Savepoint(ctx, name)
-				}
-				if err != nil {
-					fmt.Fprintln(os.Stderr, "windowsum: savepoint:", err)
-					continue
-				}
-				fmt.Fprintf(os.Stderr, "windowsum: savepoint %s written (start from it with -start-from %s)\n", name, name)
-			}
-		}
-	}()
-	return func() {
-		signal.Stop(sigs)
-		close(done)
-	}
 }
 
 // runWrite generates the events and writes them to Parquet (-write-parquet) and/or Kafka (-publish).
 func runWrite(ctx context.Context, o options, out io.Writer) error {
 	p := pipeline.New()
 	s := p.Root()
-	splits, workers := o.splits, o.workers
+	splits, workers := o.splits, o.job.Workers
 	if splits <= 0 {
 		splits = workersOf(o)
 	}
@@ -553,7 +483,8 @@ func runWrite(ctx context.Context, o options, out io.Writer) error {
 	if err := writeEvents(s, events, o); err != nil {
 		return err
 	}
-	cfg, err := runnerConfig(ctx, options{workers: workers, batch: o.batch, progress: o.progress, mode: "batch", s3Endpoint: o.s3Endpoint})
+	cfg, err := runnerConfig(ctx, options{batch: o.batch, job: jobcli.Flags{Workers: workers, Progress: o.job.Progress, LogLevel: o.job.LogLevel,
+		LogFormat: o.job.LogFormat, Mode: "batch", S3Endpoint: o.job.S3Endpoint}})
 	if err != nil {
 		return err
 	}
@@ -579,7 +510,8 @@ func runCheckOutput(ctx context.Context, o options, out io.Writer) error {
 	rows := parquetio.Read(s, parquetio.ReadConfig[w1.Row]{URL: o.checkOutput, S3: s3Config(o), Logger: logger(o)})
 	cs := newChecksum()
 	foreach.WriteShards(s, rows, cs.shard, foreach.Name("Checksum"))
-	cfg, err := runnerConfig(ctx, options{workers: o.workers, mode: "batch", s3Endpoint: o.s3Endpoint})
+	cfg, err := runnerConfig(ctx, options{job: jobcli.Flags{Workers: o.job.Workers, LogLevel: o.job.LogLevel, LogFormat: o.job.LogFormat,
+		Mode: "batch", S3Endpoint: o.job.S3Endpoint}})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,9 @@
 //	go run ./examples/wordcount -input notes.txt -top 10
 //	go run ./examples/wordcount -runner prism        # on Apache Beam's Prism runner (runners/beam)
 //
+// The job flags (-workers, -mode, -log-level, -metrics …), signals and exit codes are those of every kappa job
+// binary (package jobcli).
+//
 // The pipeline is CountWords: lines → words (FlatMap) → counts per word (Count, a combiner: every worker counts
 // its share of the lines before the counts are shuffled by word).
 package main
@@ -15,15 +18,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
 	"sync"
 	"unicode"
 
 	"github.com/kappaflow/kappa/io/foreach"
+	"github.com/kappaflow/kappa/jobcli"
 	"github.com/kappaflow/kappa/pipeline"
 	"github.com/kappaflow/kappa/runners/beam"
 	"github.com/kappaflow/kappa/runners/local"
@@ -34,29 +36,29 @@ import (
 var tale string
 
 type options struct {
-	input   string
-	top     int
-	workers int
-	beam    *beam.Flags // -runner and Beam's options; nil or -runner local: runners/local
+	input string
+	top   int
+	job   jobcli.Flags // -workers, -mode, -log-level … and the signals of every kappa job (jobcli)
+	beam  *beam.Flags  // -runner and Beam's options; nil or -runner local: runners/local
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.input, "input", "", "text file to count (default: an embedded passage)")
 	flag.IntVar(&o.top, "top", 0, "print only the N most frequent words (default: all)")
-	flag.IntVar(&o.workers, "workers", 0, "workers (default GOMAXPROCS)")
+	job := jobcli.Register(flag.CommandLine, jobcli.Flags{LogLevel: "warn"})
 	o.beam = beam.AddFlags(flag.CommandLine)
-	flag.Parse()
-	if err := o.beam.Validate(); err != nil {
-		fmt.Fprintln(os.Stderr, "wordcount:", err)
-		os.Exit(2)
+	err := jobcli.Parse(flag.CommandLine, os.Args[1:], job)
+	if err == nil {
+		if err = o.beam.Validate(); err != nil {
+			err = jobcli.UsageError{Err: err}
+		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, o, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "wordcount:", err)
-		os.Exit(1)
+	if err == nil {
+		o.job = *job
+		err = run(context.Background(), o, os.Stdout)
 	}
+	jobcli.Exit("wordcount", err)
 }
 
 // CountWords counts the words of lines: lower-cased runs of letters, digits and apostrophes.
@@ -93,14 +95,21 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return nil
 	})
 
-	var r interface {
-		Run(context.Context, *pipeline.Pipeline) error
-	} = local.New(local.Config{Workers: o.workers, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if o.beam != nil && o.beam.Beam() {
-		r = beam.New(o.beam.Config())
-	}
-	if err := r.Run(ctx, p); err != nil {
-		return err
+		if err := beam.New(o.beam.Config()).Run(ctx, p); err != nil {
+			return err
+		}
+	} else {
+		if o.job.LogLevel == "" { // options from code
+			o.job.LogLevel = "warn"
+		}
+		cfg, err := o.job.Config(ctx)
+		if err != nil {
+			return err
+		}
+		if err := o.job.Run(ctx, local.New(cfg), p); err != nil {
+			return err
+		}
 	}
 	slices.SortFunc(words, func(a, b transforms.KV[string, int64]) int {
 		if a.Value != b.Value {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kappaflow/kappa/jobcli"
 	"github.com/kappaflow/kappa/pipeline"
 	"github.com/kappaflow/kappa/pipelinetest"
 	"github.com/kappaflow/kappa/runners/beam"
@@ -49,7 +50,7 @@ func TestWordCountFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte("b a c\nA b\n\na\n"), 0o644))
 	for _, workers := range []int{1, 2, 4} {
 		var out bytes.Buffer
-		require.NoError(t, run(context.Background(), options{input: path, workers: workers}, &out))
+		require.NoError(t, run(context.Background(), options{input: path, job: jobcli.Flags{Workers: workers}}, &out))
 		require.Equal(t, "a              3\nb              2\nc              1\n", out.String())
 	}
 	var out bytes.Buffer
@@ -85,7 +86,7 @@ func TestWordCountEmbedded(t *testing.T) {
 		fmt.Fprintf(&b, "%-14s %d\n", x.w, x.n)
 	}
 	var out bytes.Buffer
-	require.NoError(t, run(context.Background(), options{workers: 2}, &out))
+	require.NoError(t, run(context.Background(), options{job: jobcli.Flags{Workers: 2}}, &out))
 	require.Equal(t, b.String(), out.String())
 	require.True(t, strings.HasPrefix(out.String(), "the            14\nof             12\nwas            11\nit             10\nwe             4\n"), out.String())
 	require.Len(t, want, 58)
@@ -94,7 +95,7 @@ func TestWordCountEmbedded(t *testing.T) {
 // -runner prism runs the same pipeline on Apache Beam's Prism runner (runners/beam) and prints the same counts.
 func TestWordCountOnPrismEqualsLocal(t *testing.T) {
 	var local, prism bytes.Buffer
-	require.NoError(t, run(context.Background(), options{workers: 2}, &local))
+	require.NoError(t, run(context.Background(), options{job: jobcli.Flags{Workers: 2}}, &local))
 	f := beam.AddFlags(flag.NewFlagSet("wordcount", flag.ContinueOnError))
 	f.Runner = "prism"
 	require.NoError(t, run(context.Background(), options{beam: f}, &prism))

@@ -57,43 +57,77 @@ const (
 	formatVersion    = 2
 )
 
-type checkpointMeta struct {
-	Format   int          `json:"format"`
-	Epoch    uint64       `json:"epoch"`
-	Created  time.Time    `json:"created"`
-	Mode     string       `json:"mode"`
-	Workers  int          `json:"workers"`
-	Pipeline []string     `json:"pipeline"`
-	Sources  []sourceMeta `json:"sources"`
-	Sinks    []sinkMeta   `json:"sinks"`
-	State    []stateMeta  `json:"state"`
+// Manifest is a checkpoint's or savepoint's manifest, the JSON object meta.json under its prefix: what a restore
+// reads first. ReadManifest decodes it; tools such as cmd/kappa print it.
+type Manifest struct {
+	// Format is the manifest's format version (this kappa reads version 2).
+	Format int `json:"format"`
+	// Epoch is the epoch the checkpoint ends: a run restored from it starts at Epoch+1.
+	Epoch uint64 `json:"epoch"`
+	// Created is when the manifest was written (UTC).
+	Created time.Time `json:"created"`
+	// Mode is the run's mode, "batch" or "stream".
+	Mode string `json:"mode"`
+	// Workers is the run's worker count (a restore may use another).
+	Workers int `json:"workers"`
+	// Pipeline describes the pipeline's shape, a line per transform ("name op -> output type"), for people:
+	// restores match state by transform name, not by this list.
+	Pipeline []string `json:"pipeline"`
+	// Sources holds every source's position.
+	Sources []SourceManifest `json:"sources"`
+	// Sinks holds every sink's commit tokens for the checkpoint's epoch (committed again on restore).
+	Sinks []SinkManifest `json:"sinks"`
+	// State lists the keyed state objects of every keyed transform.
+	State []StateManifest `json:"state"`
 }
 
-type sourceMeta struct {
-	Transform string        `json:"transform"`
+// SourceManifest is a source's part of a manifest.
+type SourceManifest struct {
+	// Transform is the source's transform name (its uid).
+	Transform string `json:"transform"`
+	// Kind describes the source operator, e.g. "Read(kafka://127.0.0.1:9092/events)" (empty in manifests
+	// written before it was recorded).
+	Kind string `json:"kind,omitempty"`
+	// Watermark is the source's watermark at the checkpoint.
 	Watermark pipeline.Time `json:"watermark"`
-	Splits    []splitMeta   `json:"splits"`
+	// Splits holds every known split's position.
+	Splits []SplitManifest `json:"splits"`
 }
 
-type splitMeta struct {
-	ID      string        `json:"id"`
-	Parents []string      `json:"parents,omitempty"`
-	Size    int64         `json:"size,omitempty"`
-	Pos     []byte        `json:"pos,omitempty"`
+// SplitManifest is a split's position and watermark state.
+type SplitManifest struct {
+	// ID is the split's ID (Kafka: the partition; Parquet: file and row group).
+	ID string `json:"id"`
+	// Parents are the splits that must end before this one starts (Kinesis resharding).
+	Parents []string `json:"parents,omitempty"`
+	// Size is the split's size in bytes when known (bounded sources).
+	Size int64 `json:"size,omitempty"`
+	// Pos is the source's opaque position: where a restored run resumes reading the split.
+	Pos []byte `json:"pos,omitempty"`
+	// MaxSeen is the largest event time read from the split (when Seen).
 	MaxSeen pipeline.Time `json:"max_seen"`
-	Seen    bool          `json:"seen,omitempty"`
-	Hint    pipeline.Time `json:"hint"`
-	Done    bool          `json:"done,omitempty"`
-	Records int64         `json:"records"`
-	Bytes   int64         `json:"bytes"`
+	// Seen reports whether the split has produced a record.
+	Seen bool `json:"seen,omitempty"`
+	// Hint is the source's last watermark hint for the split.
+	Hint pipeline.Time `json:"hint"`
+	// Done reports whether the split has ended.
+	Done bool `json:"done,omitempty"`
+	// Records counts the records read from the split.
+	Records int64 `json:"records"`
+	// Bytes counts the bytes read from the split.
+	Bytes int64 `json:"bytes"`
 }
 
-type sinkMeta struct {
-	Transform string   `json:"transform"`
-	Tokens    [][]byte `json:"tokens"`
+// SinkManifest holds a sink's commit tokens, one per worker shard.
+type SinkManifest struct {
+	// Transform is the sink's transform name (its uid).
+	Transform string `json:"transform"`
+	// Tokens are the shards' opaque commit tokens, by worker.
+	Tokens [][]byte `json:"tokens"`
 }
 
-type stateMeta struct {
+// StateManifest lists the state objects of a keyed transform.
+type StateManifest struct {
 	// Transform is the keyed transform's full name, its uid.
 	Transform string `json:"transform"`
 	// Kind is the transform kind, e.g. "CombinePerKey".
@@ -101,25 +135,29 @@ type stateMeta struct {
 	// Types names the types of the state (key, accumulator …): a restore into different types needs a migration.
 	Types map[string]string `json:"types,omitempty"`
 	// Chains lists, per worker, the snapshot objects to apply in order: a full snapshot, then deltas.
-	Chains [][]snapshotRef `json:"chains"`
+	Chains [][]StateObject `json:"chains"`
 }
 
-type snapshotRef struct {
+// StateObject is a snapshot object of a chain.
+type StateObject struct {
+	// Object is the object's name in the checkpoint store.
 	Object string `json:"object"`
-	Size   int64  `json:"size"`
-	Full   bool   `json:"full,omitempty"`
+	// Size is the object's size in bytes, checked on restore.
+	Size int64 `json:"size"`
+	// Full reports a full snapshot (else a delta over the chain before it).
+	Full bool `json:"full,omitempty"`
 }
 
 // chains tracks, during a run, the snapshot chains of every keyed transform (by index in run.keyed) and worker.
 type chains struct {
-	refs  [][][]snapshotRef // [keyed][worker] chain
+	refs  [][][]StateObject // [keyed][worker] chain
 	since []int             // checkpoints since the last full snapshot, per keyed transform
 }
 
 func (ch *chains) reset(keyed, workers int) {
-	ch.refs = make([][][]snapshotRef, keyed)
+	ch.refs = make([][][]StateObject, keyed)
 	for i := range ch.refs {
-		ch.refs[i] = make([][]snapshotRef, workers)
+		ch.refs[i] = make([][]StateObject, workers)
 	}
 	ch.since = make([]int, keyed)
 }
@@ -190,18 +228,18 @@ func stateObject(prefix, uid string, epoch uint64, worker int, full bool) string
 // returns the bytes written.
 func (ru *run) writeCheckpoint(ctx context.Context, prefix string, tokens [][][]byte, savepoint bool) (int64, error) {
 	st := ru.cfg.Checkpoints
-	meta := checkpointMeta{Format: formatVersion, Epoch: ru.epoch, Created: time.Now().UTC(), Mode: ru.cfg.Mode.String(),
+	meta := Manifest{Format: formatVersion, Epoch: ru.epoch, Created: time.Now().UTC(), Mode: ru.cfg.Mode.String(),
 		Workers: len(ru.workers), Pipeline: fingerprint(ru.p)}
 	for _, s := range ru.sources {
-		sm := sourceMeta{Transform: s.t.Name(), Watermark: s.wm}
+		sm := SourceManifest{Transform: s.t.Name(), Kind: opName(s.t.Op()), Watermark: s.wm}
 		for _, sp := range s.splits {
-			sm.Splits = append(sm.Splits, splitMeta{ID: sp.s.ID, Parents: sp.s.Parents, Size: sp.s.Size, Pos: sp.pos,
+			sm.Splits = append(sm.Splits, SplitManifest{ID: sp.s.ID, Parents: sp.s.Parents, Size: sp.s.Size, Pos: sp.pos,
 				MaxSeen: sp.maxSeen, Seen: sp.seen, Hint: sp.hint, Done: sp.done, Records: sp.records, Bytes: sp.bytes})
 		}
 		meta.Sources = append(meta.Sources, sm)
 	}
 	for i, s := range ru.sinks {
-		sm := sinkMeta{Transform: s.t.Name()}
+		sm := SinkManifest{Transform: s.t.Name()}
 		for w := range ru.workers {
 			sm.Tokens = append(sm.Tokens, tokens[w][i])
 		}
@@ -242,18 +280,18 @@ func (ru *run) writeCheckpoint(ctx context.Context, prefix string, tokens [][][]
 		objPrefix = prefix + statePrefix
 	}
 	for i, k := range ru.keyed {
-		sm := stateMeta{Transform: k.t.Name(), Kind: opName(k.t.Op()), Types: stateTypes(k.t.Op()),
-			Chains: make([][]snapshotRef, len(ru.workers))}
+		sm := StateManifest{Transform: k.t.Name(), Kind: opName(k.t.Op()), Types: stateTypes(k.t.Op()),
+			Chains: make([][]StateObject, len(ru.workers))}
 		for w := range ru.workers {
 			f := wroteFull[w][i]
 			name := stateObject(objPrefix, k.t.Name(), ru.epoch, w, f)
 			if err := st.Put(ctx, name, blobs[w][i]); err != nil {
 				return 0, fmt.Errorf("kappa: checkpoint %d: put %s: %w", ru.epoch, name, err)
 			}
-			ref := snapshotRef{Object: name, Size: int64(len(blobs[w][i])), Full: f}
+			ref := StateObject{Object: name, Size: int64(len(blobs[w][i])), Full: f}
 			size += ref.Size
 			if savepoint {
-				sm.Chains[w] = []snapshotRef{ref}
+				sm.Chains[w] = []StateObject{ref}
 				continue
 			}
 			if f {
@@ -306,12 +344,15 @@ func latestCheckpoint(ctx context.Context, st CheckpointStore) (string, []string
 }
 
 // readManifest reads and decodes the manifest of the checkpoint or savepoint under prefix.
-func readManifest(ctx context.Context, st CheckpointStore, prefix string) (*checkpointMeta, error) {
+func readManifest(ctx context.Context, st CheckpointStore, prefix string) (*Manifest, error) {
 	b, err := st.Get(ctx, prefix+manifestName)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) { // stores other than DirStore (io/objstore) report fs.ErrNotExist
+			err = missingError{err}
+		}
 		return nil, fmt.Errorf("kappa: read checkpoint %s: %w", prefix+manifestName, err)
 	}
-	var meta checkpointMeta
+	var meta Manifest
 	if err := json.Unmarshal(b, &meta); err != nil {
 		return nil, fmt.Errorf("kappa: checkpoint %s: corrupt manifest: %w", prefix+manifestName, err)
 	}
@@ -320,6 +361,12 @@ func readManifest(ctx context.Context, st CheckpointStore, prefix string) (*chec
 	}
 	return &meta, nil
 }
+
+// missingError is a store's error for a missing object: it is also ErrNoCheckpoint.
+type missingError struct{ error }
+
+func (e missingError) Is(target error) bool { return target == ErrNoCheckpoint }
+func (e missingError) Unwrap() error        { return e.error }
 
 // restore loads the newest checkpoint (or the configured savepoint) into the planned run: source positions and
 // watermarks, keyed state, and the sinks' tokens of that epoch, which are committed again (idempotently).
@@ -448,7 +495,7 @@ func (ru *run) olderCheckpoints(ctx context.Context, prefix string) string {
 }
 
 type restoreStep struct {
-	meta      stateMeta
+	meta      StateManifest
 	node      *keyedNode
 	index     int
 	migration *Migration
@@ -456,7 +503,7 @@ type restoreStep struct {
 
 // planRestore matches the checkpoint's state, sources and sinks with the pipeline and returns what to restore, or
 // every reason the pipeline cannot take the checkpoint.
-func (ru *run) planRestore(prefix string, meta *checkpointMeta) ([]restoreStep, error) {
+func (ru *run) planRestore(prefix string, meta *Manifest) ([]restoreStep, error) {
 	var errs []error
 	var dropped []string
 	for _, sm := range meta.Sources {
@@ -537,7 +584,7 @@ type namedReader struct {
 func (r namedReader) Name() string { return r.name }
 
 // fetchChains downloads snapshot chains, several objects at a time.
-func fetchChains(ctx context.Context, st CheckpointStore, refs [][]snapshotRef) ([][]io.Reader, error) {
+func fetchChains(ctx context.Context, st CheckpointStore, refs [][]StateObject) ([][]io.Reader, error) {
 	out := make([][]io.Reader, len(refs))
 	type job struct{ w, i int }
 	var jobs []job

@@ -201,7 +201,9 @@ func (r *Runner) Run(ctx context.Context, p *pipeline.Pipeline) error {
 	r.mu.Lock()
 	r.active = ru
 	r.mu.Unlock()
+	loopDone := sync.OnceFunc(func() { close(ru.loopDone) }) // requests (Stop, Savepoint) are no longer served
 	defer func() {
+		loopDone()
 		r.mu.Lock()
 		r.active = nil
 		r.mu.Unlock()
@@ -209,7 +211,7 @@ func (r *Runner) Run(ctx context.Context, p *pipeline.Pipeline) error {
 	t0 := time.Now()
 	if err := ru.restore(ctx); err != nil {
 		_ = ru.close(context.WithoutCancel(ctx))
-		return err
+		return &RestoreError{Err: err}
 	}
 	if ru.restoredFrom != "" {
 		r.mu.Lock()
@@ -228,6 +230,7 @@ func (r *Runner) Run(ctx context.Context, p *pipeline.Pipeline) error {
 		defer stop()
 	}
 	err = ru.loop(ctx)
+	loopDone()
 	if errors.Is(err, errStopped) {
 		err = nil
 	}
@@ -300,6 +303,7 @@ type run struct {
 	restoredFrom string
 	chains       chains // incremental checkpoint chains (checkpoint.go)
 	savepoints   chan savepointReq
+	loopDone     chan struct{} // closed when the loop has returned
 	spill        *spillStores
 	spilled      int64
 	stat         *statusTracker // the status page; nil when off (status.go)
@@ -328,22 +332,43 @@ func (r *Runner) StopWithSavepoint(ctx context.Context, name string) error {
 	return r.savepoint(ctx, name, true)
 }
 
+// Stop ends the run at the end of the current micro-batch: the epoch is committed — sinks publish what was
+// written, and with Config.Checkpoints a checkpoint is written first, so a later run resumes exactly there — and
+// Run returns nil. Windows that have not fired are not fired: their state is in the checkpoint. Stop waits until
+// the epoch is committed (or ctx is done); it is the graceful counterpart of cancelling Run's context, which
+// abandons a micro-batch that is being read.
+func (r *Runner) Stop(ctx context.Context) error {
+	return r.savepoint(ctx, "", true)
+}
+
 func (r *Runner) savepoint(ctx context.Context, name string, stop bool) error {
+	if name == "" && stop { // Stop
+		return r.request(ctx, savepointReq{stop: true, done: make(chan error, 1)})
+	}
 	if r.cfg.Checkpoints == nil {
 		return errors.New("kappa: savepoints need Config.Checkpoints")
 	}
 	if name == "" || strings.ContainsAny(name, "/\\") {
 		return fmt.Errorf("kappa: bad savepoint name %q", name)
 	}
+	return r.request(ctx, savepointReq{name: name, stop: stop, done: make(chan error, 1)})
+}
+
+// ErrNotRunning is returned by Savepoint, StopWithSavepoint and Stop when no run is in progress.
+var ErrNotRunning = errors.New("kappa: no run in progress")
+
+// request hands req to the active run's loop and waits for its answer.
+func (r *Runner) request(ctx context.Context, req savepointReq) error {
 	r.mu.Lock()
 	ru := r.active
 	r.mu.Unlock()
 	if ru == nil {
-		return errors.New("kappa: no run in progress")
+		return ErrNotRunning
 	}
-	req := savepointReq{name: name, stop: stop, done: make(chan error, 1)}
 	select {
 	case ru.savepoints <- req:
+	case <-ru.loopDone:
+		return ErrNotRunning
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -375,6 +400,7 @@ func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 	ru := &run{r: r, cfg: cfg, p: p, wm: pipeline.MinTime, started: time.Now(), savepoints: make(chan savepointReq),
 		spill: &spillStores{base: cfg.SpillDir, budget: cfg.StateMemory}}
 	ru.stat = r.newStatus(ru)
+	ru.loopDone = make(chan struct{})
 	ru.lastProgress, ru.lastEpoch, ru.lastData = ru.started, cfg.Now(), cfg.Now()
 	ts := p.Transforms()
 	srcIdx := map[*pipeline.Transform]int{}
@@ -608,6 +634,15 @@ func (ru *run) loop(ctx context.Context) error {
 		}
 		select {
 		case req := <-ru.savepoints:
+			if req.name == "" { // Stop: end the epoch (a final checkpoint) and stop
+				err := ru.commitEpoch(ctx, false)
+				req.done <- err
+				if err != nil {
+					return err
+				}
+				ru.cfg.Logger.Info("kappa: stopped at the end of a micro-batch; its epoch is committed", "epoch", ru.epoch-1, "checkpointed", ru.cfg.Checkpoints != nil)
+				return errStopped
+			}
 			err := ru.savepoint(ctx, req.name)
 			req.done <- err
 			if err == nil && req.stop {
