@@ -18,7 +18,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/kappaflow/kappa/io/foreach"
+	"github.com/kappaflow/kappa/jobcli"
 	"github.com/kappaflow/kappa/pipeline"
 	"github.com/kappaflow/kappa/runners/local"
 )
@@ -41,6 +41,7 @@ type options struct {
 	workers int
 	kappa   bool
 	status  string
+	job     *jobcli.Flags // the job flags (-mode, -workers, -status, -log-level …) when run from the command line
 }
 
 // start is the event time of the first generated view.
@@ -54,17 +55,19 @@ func main() {
 	flag.IntVar(&o.users, "users", 150, "number of distinct users")
 	flag.StringVar(&o.out, "out", "", "output directory (default: a new temporary directory)")
 	flag.StringVar(&o.format, "format", "csv", "output format: csv or jsonl")
-	flag.StringVar(&o.mode, "mode", "batch", "runner mode: batch or stream (same results)")
-	flag.IntVar(&o.workers, "workers", 0, "workers (default GOMAXPROCS)")
 	flag.BoolVar(&o.kappa, "kappa", false, "the Kappa demo: publish the views to an embedded Kafka broker and archive them as Parquet, run the pipeline live over Kafka and as a replay over the archive, print both side by side (-out names the archive folder)")
-	flag.StringVar(&o.status, "status", "127.0.0.1:0", "with -kappa: serve the live job's status page on this address (port 0: a free port; empty: none)")
-	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, o, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "analytics:", err)
-		os.Exit(1)
+	// -mode, -workers, -status, -checkpoint, -log-level … and the signals and exit codes of every kappa job (jobcli).
+	// With -kappa, -status serves the live job's status page (default 127.0.0.1:0: a free port).
+	job := jobcli.Register(flag.CommandLine, jobcli.Flags{Mode: "batch", LogLevel: "warn"})
+	err := jobcli.Parse(flag.CommandLine, os.Args[1:], job)
+	if err == nil {
+		o.mode, o.workers, o.status, o.job = job.Mode, job.Workers, job.Status, job
+		if o.kappa && !jobcli.Given(flag.CommandLine)["status"] {
+			o.status = "127.0.0.1:0"
+		}
+		err = run(context.Background(), o, os.Stdout)
 	}
+	jobcli.Exit("analytics", err)
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {
@@ -98,11 +101,21 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	table := collect(s.Scope("Table"), rows) // the rows in memory, for the table
 
 	cfg := local.Config{Workers: o.workers, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	if o.job != nil {
+		var err error
+		if cfg, err = o.job.Config(ctx); err != nil {
+			return err
+		}
+	}
 	if o.mode == "stream" {
 		cfg.Mode = local.Stream
 		cfg.BatchRecords = 256
 	}
-	if err := local.New(cfg).Run(ctx, p); err != nil {
+	runJob := local.New(cfg).Run
+	if o.job != nil {
+		runJob = func(ctx context.Context, p *pipeline.Pipeline) error { return o.job.Run(ctx, local.New(cfg), p) } // signals
+	}
+	if err := runJob(ctx, p); err != nil {
 		return err
 	}
 
