@@ -21,7 +21,8 @@
 //
 // As root, the data folder is owned by the postgres user and initdb and the server run as that user (PostgreSQL
 // refuses to run as root); as any other user they run as that user. The server is a child of the test binary and
-// dies with it (SIGQUIT on the parent's death), so a killed test run leaves no server behind. By default the
+// dies with it (SIGQUIT on the parent's death), so a killed test run leaves no server behind; its folder is removed
+// by a later Start once it has been left alone for an hour. By default the
 // cluster trades durability for speed (fsync, synchronous_commit and full_page_writes off); Durable keeps
 // PostgreSQL's defaults, for benchmarks.
 //

@@ -220,11 +220,30 @@ func SharedDatabase(name string) (string, error) {
 	return srv.createDatabase(dbName(name, srv.dbCount.Add(1)))
 }
 
+// sweep removes the folders of clusters whose test binary was killed (the server died with it, see Pdeathsig, but
+// the folder stays): no server running (no postmaster.pid) and untouched for an hour.
+func sweep() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "kappa-pgtest-*"))
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "data", "postmaster.pid")); !errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(d, "data"))
+		if err != nil {
+			fi, err = os.Stat(d)
+		}
+		if err == nil && time.Since(fi.ModTime()) > time.Hour {
+			_ = os.RemoveAll(d)
+		}
+	}
+}
+
 func start(bin string, opts []Option) (*Server, error) {
 	var o options
 	for _, f := range opts {
 		f(&o)
 	}
+	sweep()
 	dir, err := os.MkdirTemp("", "kappa-pgtest-")
 	if err != nil {
 		return nil, fmt.Errorf("create cluster folder: %w", err)
