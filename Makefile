@@ -56,8 +56,9 @@ bench-parquet: ## scan 1e6 W1 events from Parquet (local, S3 loopback) via the s
 	$(GO) test -run '^$$' -bench BenchmarkScan -benchtime 10x -count 3 ./io/parquetio/
 
 .PHONY: bench-postgres
-bench-postgres: test-deps ## upsert 100k-row epochs into a private PostgreSQL (fsync on) via io/pgio vs a plain pgx loop; rows/s
+bench-postgres: test-deps ## upsert 100k-row epochs into a private PostgreSQL (fsync on) via io/pgio vs a plain pgx loop; rows/s, ms per small epoch
 	$(GO) test -run '^$$' -bench BenchmarkUpsert -benchtime 5x ./io/pgio/
+	$(GO) test -run '^$$' -bench BenchmarkSmallEpochs -benchtime 200x ./io/pgio/
 
 .PHONY: demo
 demo: ## the Kappa demo on embedded defaults (Kafka broker in-process, Parquet in a temp folder; no setup)
