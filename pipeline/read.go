@@ -208,6 +208,7 @@ type splitRunner[T any] struct {
 	src, split string
 	r          SplitReader[T]
 	b          Batch[T]
+	chunk      []Element[T]  // elements on their way to the fused stage, PushChunk at a time
 	now        time.Time     // processing time of the next Read (SetProcessingTime); zero: time.Now()
 	skew       time.Duration // records further ahead of now are refused (refuse) or counted; < 0: no check
 	refuse     bool
@@ -292,8 +293,22 @@ func (s *splitRunner[T]) Read(ctx context.Context, lim Limits, out, dlq any) (n 
 		if t > maxTime {
 			maxTime = t
 		}
-		if err := o.Push(Element[T]{Value: vals[i], Time: t, Window: GlobalWindow, Pane: NoFiringPane}); err != nil {
-			return i, s.b.Bytes, maxTime, s.b.Watermark, err
+		s.chunk = append(s.chunk, Element[T]{Value: vals[i], Time: t, Window: GlobalWindow, Pane: NoFiringPane})
+		if len(s.chunk) == PushChunk {
+			err := pushAll(o, s.chunk)
+			clear(s.chunk) // release values (the callee may have changed them)
+			s.chunk = s.chunk[:0]
+			if err != nil {
+				return i, s.b.Bytes, maxTime, s.b.Watermark, err
+			}
+		}
+	}
+	if len(s.chunk) > 0 {
+		err := pushAll(o, s.chunk)
+		clear(s.chunk)
+		s.chunk = s.chunk[:0]
+		if err != nil {
+			return len(vals), s.b.Bytes, maxTime, s.b.Watermark, err
 		}
 	}
 	if len(s.b.Failures) > 0 {

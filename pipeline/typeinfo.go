@@ -57,9 +57,9 @@ func (t typeOf[T]) NewTee(outs []any) (any, error) {
 	case 1:
 		return ps[0], nil
 	case 2:
-		return tee2[T]{ps[0], ps[1]}, nil
+		return &tee2[T]{a: ps[0], b: ps[1]}, nil
 	}
-	return tee[T](ps), nil
+	return &tee[T]{ps: ps}, nil
 }
 
 // NewDiscard returns a pusher of T that drops elements (an output nobody reads).
@@ -69,19 +69,25 @@ type discard[T any] struct{}
 
 func (discard[T]) Push(Element[T]) error { return nil }
 
-type tee2[T any] struct{ a, b pusher[T] }
+type tee2[T any] struct {
+	a, b pusher[T]
+	buf  []Element[T] // PushBatch's copy for a
+}
 
-func (t tee2[T]) Push(e Element[T]) error {
+func (t *tee2[T]) Push(e Element[T]) error {
 	if err := t.a.Push(e); err != nil {
 		return err
 	}
 	return t.b.Push(e)
 }
 
-type tee[T any] []pusher[T]
+type tee[T any] struct {
+	ps  []pusher[T]
+	buf []Element[T] // PushBatch's copies
+}
 
-func (t tee[T]) Push(e Element[T]) error {
-	for _, p := range t {
+func (t *tee[T]) Push(e Element[T]) error {
+	for _, p := range t.ps {
 		if err := p.Push(e); err != nil {
 			return err
 		}

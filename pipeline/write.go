@@ -68,6 +68,20 @@ func (s *sinkRunner[T]) Push(e Element[T]) error {
 	return nil
 }
 
+// PushBatch buffers a chunk of elements.
+func (s *sinkRunner[T]) PushBatch(es []Element[T]) error {
+	if s.assign != nil {
+		for i := range es {
+			if err := s.Push(es[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	s.buf = append(s.buf, es...)
+	return nil
+}
+
 // Flush writes the buffered elements.
 func (s *sinkRunner[T]) Flush(ctx context.Context) error {
 	if len(s.buf) == 0 {

@@ -119,6 +119,20 @@ func (o *intoFixed[T]) Push(e pipeline.Element[T]) error {
 	return o.out.Push(e)
 }
 
+// PushBatch assigns the chunk's windows in place and passes it on.
+func (o *intoFixed[T]) PushBatch(es []pipeline.Element[T]) error {
+	for i := range es {
+		e := &es[i]
+		m := (e.Time - o.off) % o.size
+		if m < 0 {
+			m += o.size
+		}
+		e.Window = pipeline.Window{Start: e.Time - m, End: e.Time - m + o.size}
+		e.Pane = pipeline.NoFiringPane
+	}
+	return exec.PushAll(o.out, es)
+}
+
 type intoSingle[T any] struct {
 	out    exec.Pusher[T]
 	assign func(pipeline.Time) pipeline.Window
@@ -130,6 +144,15 @@ func (o *intoSingle[T]) Push(e pipeline.Element[T]) error {
 	return o.out.Push(e)
 }
 
+// PushBatch assigns the chunk's windows in place and passes it on.
+func (o *intoSingle[T]) PushBatch(es []pipeline.Element[T]) error {
+	for i := range es {
+		es[i].Window = o.assign(es[i].Time)
+		es[i].Pane = pipeline.NoFiringPane
+	}
+	return exec.PushAll(o.out, es)
+}
+
 // intoDeferred leaves window assignment to the next window-observing transform.
 type intoDeferred[T any] struct{ out exec.Pusher[T] }
 
@@ -137,6 +160,15 @@ func (o *intoDeferred[T]) Push(e pipeline.Element[T]) error {
 	e.Window = pipeline.GlobalWindow
 	e.Pane = pipeline.NoFiringPane
 	return o.out.Push(e)
+}
+
+// PushBatch resets the chunk's windows in place and passes it on.
+func (o *intoDeferred[T]) PushBatch(es []pipeline.Element[T]) error {
+	for i := range es {
+		es[i].Window = pipeline.GlobalWindow
+		es[i].Pane = pipeline.NoFiringPane
+	}
+	return exec.PushAll(o.out, es)
 }
 
 // Exploder materialises deferred windows: transforms that observe windows call Each for every element of a

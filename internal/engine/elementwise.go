@@ -14,6 +14,30 @@ import (
 // are runner-neutral: the local runner calls them per element, the Beam runner runs a fused chain of them inside
 // one DoFn.
 
+// outlet is an operator's downstream: its Pusher, and the same as a BatchPusher when it takes chunks.
+type outlet[T any] struct {
+	p exec.Pusher[T]
+	b exec.BatchPusher[T]
+}
+
+func newOutlet[T any](p exec.Pusher[T]) outlet[T] {
+	b, _ := p.(exec.BatchPusher[T])
+	return outlet[T]{p: p, b: b}
+}
+
+// pushAll pushes a chunk downstream.
+func (o outlet[T]) pushAll(es []pipeline.Element[T]) error {
+	if o.b != nil {
+		return o.b.PushBatch(es)
+	}
+	for i := range es {
+		if err := o.p.Push(es[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Named is implemented by operators that learn their transform's full name once it is in the graph.
 type Named interface {
 	SetName(name string)
@@ -42,7 +66,7 @@ func (o *MapOp[In, Out]) Instantiate(w *exec.Worker, outs []any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &mapInst[In, Out]{name: o.name, fn: o.fn, w: w, out: out}, nil
+	return &mapInst[In, Out]{name: o.name, fn: o.fn, w: w, out: out, outs: newOutlet(out)}, nil
 }
 
 type mapInst[In, Out any] struct {
@@ -50,11 +74,25 @@ type mapInst[In, Out any] struct {
 	fn   func(In) Out
 	w    *exec.Worker
 	out  exec.Pusher[Out]
+	outs outlet[Out]
+	buf  []pipeline.Element[Out]
 }
 
 func (m *mapInst[In, Out]) Push(e pipeline.Element[In]) error {
 	m.w.Current = m.name
 	return m.out.Push(pipeline.Element[Out]{Value: m.fn(e.Value), Time: e.Time, Window: e.Window, Pane: e.Pane})
+}
+
+// PushBatch maps a chunk into the operator's own buffer and passes it on.
+func (m *mapInst[In, Out]) PushBatch(es []pipeline.Element[In]) error {
+	m.w.Current = m.name
+	buf := m.buf[:0]
+	for i := range es {
+		e := &es[i]
+		buf = append(buf, pipeline.Element[Out]{Value: m.fn(e.Value), Time: e.Time, Window: e.Window, Pane: e.Pane})
+	}
+	m.buf = buf
+	return m.outs.pushAll(buf)
 }
 
 // TryMapOp applies a function that may fail to every element; failures stop the run, or go to output 1 as
@@ -152,13 +190,29 @@ func (o *FilterOp[T]) Instantiate(w *exec.Worker, outs []any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &filterInst[T]{op: o, w: w, out: out}, nil
+	return &filterInst[T]{op: o, w: w, out: out, outs: newOutlet(out)}, nil
 }
 
 type filterInst[T any] struct {
-	op  *FilterOp[T]
-	w   *exec.Worker
-	out exec.Pusher[T]
+	op   *FilterOp[T]
+	w    *exec.Worker
+	out  exec.Pusher[T]
+	outs outlet[T]
+}
+
+// PushBatch keeps the chunk's elements that pass, in place, and passes them on.
+func (f *filterInst[T]) PushBatch(es []pipeline.Element[T]) error {
+	f.w.Current = f.op.name
+	kept := es[:0]
+	for i := range es {
+		if f.op.keep(es[i].Value) {
+			kept = append(kept, es[i])
+		}
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	return f.outs.pushAll(kept)
 }
 
 func (f *filterInst[T]) Push(e pipeline.Element[T]) error {

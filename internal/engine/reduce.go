@@ -183,6 +183,43 @@ func (p *producer[K, V, A, O]) Push(e pipeline.Element[pipeline.KV[K, V]]) error
 	return p.one(e)
 }
 
+// PushBatch takes a chunk of elements (see Push).
+func (p *producer[K, V, A, O]) PushBatch(es []pipeline.Element[pipeline.KV[K, V]]) error {
+	p.w.Current = p.op.name
+	switch {
+	case p.op.mode == modeSliced:
+		for i := range es {
+			if err := p.pushSliced(es[i]); err != nil {
+				return err
+			}
+		}
+	case p.x != nil:
+		for i := range es {
+			if err := p.x.Each(es[i], p.oneFn); err != nil {
+				return err
+			}
+		}
+	case p.op.lift:
+		for i := range es {
+			e := &es[i]
+			if p.op.expired(e.Window, p.wm) {
+				if err := p.dropLate(*e); err != nil {
+					return err
+				}
+				continue
+			}
+			p.addPartial(e.Value.Key, e.Window, e.Value.Value)
+		}
+	default:
+		for i := range es {
+			if err := p.one(es[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (p *producer[K, V, A, O]) one(e pipeline.Element[pipeline.KV[K, V]]) error {
 	if p.op.expired(e.Window, p.wm) {
 		return p.dropLate(e)

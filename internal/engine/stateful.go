@@ -136,6 +136,16 @@ func (ex *stateExchange[K, V, Out]) Instantiate(w *exec.Worker, outs []any) ([]a
 
 type stateProducer[K comparable, V, Out any] struct{ c *stateConsumer[K, V, Out] }
 
+// PushBatch takes a chunk of elements (see Push).
+func (p *stateProducer[K, V, Out]) PushBatch(es []pipeline.Element[pipeline.KV[K, V]]) error {
+	for i := range es {
+		if err := p.Push(es[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (p *stateProducer[K, V, Out]) Push(e pipeline.Element[pipeline.KV[K, V]]) error {
 	c := p.c
 	return c.x.Each(e, func(e pipeline.Element[pipeline.KV[K, V]]) error {

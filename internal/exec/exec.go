@@ -20,6 +20,27 @@ type Pusher[T any] interface {
 	Push(e pipeline.Element[T]) error
 }
 
+// BatchPusher is implemented by Pushers that take a chunk of elements at once (see pipeline.PushChunk): fused
+// stages call PushBatch instead of Push for each element. The callee may change the chunk's elements in place; the
+// caller must not use them after the call.
+type BatchPusher[T any] interface {
+	Pusher[T]
+	PushBatch(es []pipeline.Element[T]) error
+}
+
+// PushAll pushes es to p: in one call when p is a BatchPusher, else one element at a time.
+func PushAll[T any](p Pusher[T], es []pipeline.Element[T]) error {
+	if bp, ok := p.(BatchPusher[T]); ok {
+		return bp.PushBatch(es)
+	}
+	for i := range es {
+		if err := p.Push(es[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // TypeInfo describes a collection's element type to runners (implemented in package pipeline).
 type TypeInfo interface {
 	TypeName() string
