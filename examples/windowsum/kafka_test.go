@@ -23,7 +23,7 @@ func TestW1ThroughKafka(t *testing.T) {
 	require.NoError(t, run(context.Background(), options{n: n, publish: kafka.URL("w1")}, &out))
 	require.Contains(t, out.String(), "events=200000 wrote=kafka://")
 	out.Reset()
-	require.NoError(t, run(context.Background(), options{from: kafka.URL("w1"), job: jobcli.Flags{Mode: "stream", Workers: 2}, stopIdle: 500 * time.Millisecond}, &out))
+	require.NoError(t, run(context.Background(), options{from: kafka.URL("w1"), job: jobcli.Flags{Mode: "stream", Workers: 2}, stopIdle: 2 * time.Second}, &out))
 	sum, rows := w1.PlainLoop(n, false)
 	require.Contains(t, out.String(), "events=200000 ")
 	require.Contains(t, out.String(), " checksum="+w1.FormatChecksum(sum)+" ")
