@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/kappaflow/kappa/internal/coder"
+	"github.com/kappaflow/kappa/coder"
 	"github.com/kappaflow/kappa/internal/exec"
 	"github.com/kappaflow/kappa/pipeline"
 )
@@ -54,11 +54,19 @@ func (c *consumer[K, V, A, O]) openSpill() error {
 	if c.sp != nil {
 		return nil
 	}
+	kc, err := coder.KeyOf[K]()
+	if err != nil {
+		return fmt.Errorf("%s: its state cannot go to disk: %w", c.op.name, err)
+	}
+	ac, err := coder.Of[A]()
+	if err != nil {
+		return fmt.Errorf("%s: its state cannot go to disk: %w", c.op.name, err)
+	}
 	st, err := c.w.NewSpill(c.op.name)
 	if err != nil {
 		return err
 	}
-	c.sp = &spillState[K, A]{store: st, kc: coder.For[K](), ac: coder.For[A]()}
+	c.sp = &spillState[K, A]{store: st, kc: kc, ac: ac}
 	return nil
 }
 

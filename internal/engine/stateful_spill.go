@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kappaflow/kappa/internal/coder"
+	"github.com/kappaflow/kappa/coder"
 	"github.com/kappaflow/kappa/internal/exec"
 	"github.com/kappaflow/kappa/pipeline"
 )
@@ -45,11 +45,15 @@ func (c *stateConsumer[K, V, Out]) openSpill() error {
 	if c.sp != nil {
 		return nil
 	}
+	kc, err := coder.KeyOf[K]()
+	if err != nil {
+		return fmt.Errorf("%s: its state cannot go to disk: %w", c.op.name, err)
+	}
 	st, err := c.w.NewSpill(c.op.name)
 	if err != nil {
 		return err
 	}
-	c.sp = &stateSpill[K]{store: st, kc: coder.For[K]()}
+	c.sp = &stateSpill[K]{store: st, kc: kc}
 	return nil
 }
 
