@@ -408,12 +408,14 @@ func (a *archiveReader[T]) Position() []byte { return a.r.Position() }
 
 // Backlog passes the archive reader's backlog on, when it has one.
 func (a *archiveReader[T]) Backlog(now time.Time) pipeline.Backlog {
-	if b, ok := a.r.(interface{ Backlog(time.Time) pipeline.Backlog }); ok {
+	if b, ok := a.r.(interface {
+		Backlog(time.Time) pipeline.Backlog
+	}); ok {
 		return b.Backlog(now)
 	}
 	return pipeline.Backlog{Records: -1, Behind: -1}
 }
-func (a *archiveReader[T]) Close() error     { return a.r.Close() }
+func (a *archiveReader[T]) Close() error { return a.r.Close() }
 
 // kafkaReader prefixes the Kafka position with the offset the partition switched at, so that a restored
 // position is checked against the archive's current cut.
