@@ -32,7 +32,7 @@ func TestHandoffEqualsKafkaRun(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			out := t.TempDir()
 			cfg := local.Config{Mode: mode, Workers: 2, BatchRecords: 50, Logger: quiet}
-			require.NoError(t, local.New(cfg).Run(t.Context(), handoffPipeline(t, c.Brokers, archive, out)))
+			require.NoError(t, local.New(cfg).Run(t.Context(), handoffPipeline(t, c.Brokers, archive, out, 0)))
 			require.Equal(t, want, readOut(t, out))
 		})
 	}

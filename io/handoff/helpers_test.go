@@ -57,7 +57,8 @@ func archiveNow(t *testing.T, c *kafkatest.Cluster, dir string) {
 }
 
 // handoffPipeline reads the archive then Kafka (bounded) and writes each value to out.
-func handoffPipeline(t testing.TB, brokers []string, archive, out string) *pipeline.Pipeline {
+// With slow > 0 each element takes that long (kill tests: a hand-off that spans many epochs).
+func handoffPipeline(t testing.TB, brokers []string, archive, out string, slow time.Duration) *pipeline.Pipeline {
 	src, err := handoff.NewSource(handoff.Config[string]{
 		Archive: parquetio.ReadConfig[handoff.Record]{URL: archive, ProgressInterval: -1},
 		Kafka:   kafkaio.ReadConfig[string]{Brokers: brokers, Topic: "events", Bounded: true},
@@ -67,6 +68,9 @@ func handoffPipeline(t testing.TB, brokers []string, archive, out string) *pipel
 	p := pipeline.New()
 	s := p.Root()
 	vals := pipeline.Read(s, src)
+	if slow > 0 {
+		vals = transforms.Map(s, vals, func(v string) string { time.Sleep(slow); return v })
+	}
 	parquetio.Write(s, transforms.Map(s, vals, func(v string) Out { return Out{V: v} }),
 		parquetio.WriteConfig[Out]{URL: out, Logger: quiet})
 	return p
