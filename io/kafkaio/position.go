@@ -69,3 +69,10 @@ func parseSplitID(id string) (int32, error) {
 	}
 	return int32(p), nil
 }
+
+// PositionOffset returns the next offset a position of this source holds: with OffsetPosition, the hook that lets
+// a runner keep a split's position as an offset range (runners/beam's splittable-DoFn restriction).
+func (s *Source[T]) PositionOffset(pos []byte) (int64, error) { return DecodePosition(pos) }
+
+// OffsetPosition returns the position of a split of this source whose next record is at offset next.
+func (s *Source[T]) OffsetPosition(next int64) []byte { return EncodePosition(next) }

@@ -6,6 +6,7 @@ import (
 	"context"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
 )
@@ -813,6 +814,211 @@ func (f *statefulFn10) FinishBundle(ctx context.Context, e0 func(beam.EventTime,
 	return f.finishBundle(ctx)
 }
 
+type streamFn0 struct{ streamBase }
+
+func (f *streamFn0) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *streamFn0) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *streamFn0) ProcessElement(ctx context.Context, we *streamWatermark, rt *sdf.LockRTracker, split []byte) (sdf.ProcessContinuation, error) {
+	f.set()
+	return f.readStream(ctx, we, rt, split)
+}
+
+func (f *streamFn0) FinishBundle(ctx context.Context) error {
+	f.set()
+	return f.finishBundle(ctx)
+}
+
+type streamFn1 struct{ streamBase }
+
+func (f *streamFn1) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *streamFn1) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *streamFn1) ProcessElement(ctx context.Context, we *streamWatermark, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.set(e0)
+	return f.readStream(ctx, we, rt, split)
+}
+
+func (f *streamFn1) FinishBundle(ctx context.Context, e0 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0)
+	return f.finishBundle(ctx)
+}
+
+type streamFn2 struct{ streamBase }
+
+func (f *streamFn2) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *streamFn2) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *streamFn2) ProcessElement(ctx context.Context, we *streamWatermark, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.set(e0, e1)
+	return f.readStream(ctx, we, rt, split)
+}
+
+func (f *streamFn2) FinishBundle(ctx context.Context, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1)
+	return f.finishBundle(ctx)
+}
+
+type streamFn3 struct{ streamBase }
+
+func (f *streamFn3) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *streamFn3) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *streamFn3) ProcessElement(ctx context.Context, we *streamWatermark, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.set(e0, e1, e2)
+	return f.readStream(ctx, we, rt, split)
+}
+
+func (f *streamFn3) FinishBundle(ctx context.Context, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2)
+	return f.finishBundle(ctx)
+}
+
+type streamFn4 struct{ streamBase }
+
+func (f *streamFn4) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *streamFn4) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *streamFn4) ProcessElement(ctx context.Context, we *streamWatermark, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.set(e0, e1, e2, e3)
+	return f.readStream(ctx, we, rt, split)
+}
+
+func (f *streamFn4) FinishBundle(ctx context.Context, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3)
+	return f.finishBundle(ctx)
+}
+
+type streamFn5 struct{ streamBase }
+
+func (f *streamFn5) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *streamFn5) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *streamFn5) ProcessElement(ctx context.Context, we *streamWatermark, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.set(e0, e1, e2, e3, e4)
+	return f.readStream(ctx, we, rt, split)
+}
+
+func (f *streamFn5) FinishBundle(ctx context.Context, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4)
+	return f.finishBundle(ctx)
+}
+
+type streamFn6 struct{ streamBase }
+
+func (f *streamFn6) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *streamFn6) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *streamFn6) ProcessElement(ctx context.Context, we *streamWatermark, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.set(e0, e1, e2, e3, e4, e5)
+	return f.readStream(ctx, we, rt, split)
+}
+
+func (f *streamFn6) FinishBundle(ctx context.Context, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5)
+	return f.finishBundle(ctx)
+}
+
+type streamFn7 struct{ streamBase }
+
+func (f *streamFn7) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *streamFn7) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *streamFn7) ProcessElement(ctx context.Context, we *streamWatermark, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.set(e0, e1, e2, e3, e4, e5, e6)
+	return f.readStream(ctx, we, rt, split)
+}
+
+func (f *streamFn7) FinishBundle(ctx context.Context, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6)
+	return f.finishBundle(ctx)
+}
+
+type streamFn8 struct{ streamBase }
+
+func (f *streamFn8) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *streamFn8) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *streamFn8) ProcessElement(ctx context.Context, we *streamWatermark, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7)
+	return f.readStream(ctx, we, rt, split)
+}
+
+func (f *streamFn8) FinishBundle(ctx context.Context, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7)
+	return f.finishBundle(ctx)
+}
+
+type streamFn9 struct{ streamBase }
+
+func (f *streamFn9) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *streamFn9) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *streamFn9) ProcessElement(ctx context.Context, we *streamWatermark, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8)
+	return f.readStream(ctx, we, rt, split)
+}
+
+func (f *streamFn9) FinishBundle(ctx context.Context, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8)
+	return f.finishBundle(ctx)
+}
+
+type streamFn10 struct{ streamBase }
+
+func (f *streamFn10) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *streamFn10) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *streamFn10) ProcessElement(ctx context.Context, we *streamWatermark, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte), e9 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8, e9)
+	return f.readStream(ctx, we, rt, split)
+}
+
+func (f *streamFn10) FinishBundle(ctx context.Context, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte), e9 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8, e9)
+	return f.finishBundle(ctx)
+}
+
+// newStreamFn returns the splittable DoFn of an unbounded source stage with n boundary outputs.
+func newStreamFn(n int, b stageBase) any {
+	switch n {
+	case 0:
+		return &streamFn0{streamBase{stageBase: b}}
+	case 1:
+		return &streamFn1{streamBase{stageBase: b}}
+	case 2:
+		return &streamFn2{streamBase{stageBase: b}}
+	case 3:
+		return &streamFn3{streamBase{stageBase: b}}
+	case 4:
+		return &streamFn4{streamBase{stageBase: b}}
+	case 5:
+		return &streamFn5{streamBase{stageBase: b}}
+	case 6:
+		return &streamFn6{streamBase{stageBase: b}}
+	case 7:
+		return &streamFn7{streamBase{stageBase: b}}
+	case 8:
+		return &streamFn8{streamBase{stageBase: b}}
+	case 9:
+		return &streamFn9{streamBase{stageBase: b}}
+	case 10:
+		return &streamFn10{streamBase{stageBase: b}}
+	}
+	return nil
+}
+
 // newStageFn returns the DoFn of a stage of the given kind with n boundary outputs.
 func newStageFn(kind stageKind, n int, b stageBase) any {
 	switch kind {
@@ -969,4 +1175,15 @@ var stageFnTypes = []any{
 	(*statefulFn8)(nil),
 	(*statefulFn9)(nil),
 	(*statefulFn10)(nil),
+	(*streamFn0)(nil),
+	(*streamFn1)(nil),
+	(*streamFn2)(nil),
+	(*streamFn3)(nil),
+	(*streamFn4)(nil),
+	(*streamFn5)(nil),
+	(*streamFn6)(nil),
+	(*streamFn7)(nil),
+	(*streamFn8)(nil),
+	(*streamFn9)(nil),
+	(*streamFn10)(nil),
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/gcpopts"
@@ -46,6 +47,10 @@ type Config struct {
 	// are its parameters, carried as a pipeline option.
 	Builder string
 	Params  map[string]string
+	// StopWhenIdle, when positive, ends every split of an unbounded source once it has read no record for this
+	// long, so that a streaming run drains (its windows fire) and stops — runners/local's Config.StopWhenIdle. Zero
+	// reads streams until the context is cancelled.
+	StopWhenIdle time.Duration
 }
 
 // Runner runs kappa pipelines on Apache Beam's portable runners.
@@ -84,7 +89,7 @@ func (r *Runner) Run(ctx context.Context, p *pipeline.Pipeline) error {
 	run := hex.EncodeToString(id[:])
 	registerPlan(run, pl)
 	defer unregisterPlan(run)
-	base := stageBase{Run: run, Builder: r.cfg.Builder, Fingerprint: pl.fingerprint}
+	base := stageBase{Run: run, Builder: r.cfg.Builder, Fingerprint: pl.fingerprint, StopWhenIdle: r.cfg.StopWhenIdle}
 	if r.cfg.Builder != "" {
 		raw, err := json.Marshal(r.cfg.Params)
 		if err != nil {

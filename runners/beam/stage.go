@@ -39,6 +39,8 @@ type stageBase struct {
 	// Params are the builder's parameters (JSON), for workers that do not receive the pipeline options (those
 	// of an external worker pool).
 	Params string `json:"params,omitempty"`
+	// StopWhenIdle ends the splits of unbounded sources after this long without records (Config.StopWhenIdle).
+	StopWhenIdle time.Duration `json:"stopWhenIdle,omitempty"`
 
 	rt *stageRT
 	e  [maxOutputs]emitFn

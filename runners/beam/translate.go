@@ -20,6 +20,7 @@ func init() {
 	}
 	beam.RegisterType(reflect.TypeOf((*splitsFn)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*byteCombineFn)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*streamWatermark)(nil)).Elem())
 	register.Emitter3[beam.EventTime, []byte, []byte]()
 	register.Emitter1[[]byte]()
 	register.Iter1[[]byte]()
@@ -134,6 +135,9 @@ func build(pl *plan, base stageBase) (*beam.Pipeline, error) {
 		b.Stage = st.id
 		s := root.Scope(st.entry.Name())
 		fn := newStageFn(st.kind, len(st.outs), b)
+		if st.kind == stageSource && !st.entry.Op().(exec.SourceOp).Bounded() {
+			fn = newStreamFn(len(st.outs), b)
+		}
 		if fn == nil {
 			return nil, fmt.Errorf("%s: %d outputs to keyed transforms; the Beam runner supports at most %d per stage", st.entry.Name(), len(st.outs), maxOutputs)
 		}

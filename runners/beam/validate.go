@@ -92,8 +92,8 @@ func Validate(p *pipeline.Pipeline) error {
 				}
 				continue
 			}
-			if !op.Bounded() {
-				add(t, FeatureUnboundedSource, "%s is unbounded; this version of the Beam runner reads bounded sources and pipelinetest/teststream scripts only: run streams on runners/local", op.SourceName())
+			if _, ok := src.(OffsetPositions); !ok && !op.Bounded() {
+				add(t, FeatureUnboundedSource, "%s is unbounded and its positions are not offsets (beam.OffsetPositions, as io/kafkaio's): the Beam runner reads unbounded sources as splittable DoFns over offset ranges; read it bounded, or run the stream on runners/local", op.SourceName())
 			}
 		case exec.SinkOp:
 			sink, _ := sinkOf(op)
