@@ -44,10 +44,15 @@ func (w *writeOp[T]) Open(ctx context.Context, shard Shard) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: open shard %d: %w", w.sink.Name(), shard.Index, err)
 	}
-	return &sinkRunner[T]{name: w.sink.Name(), w: wr, assign: w.assign}, nil
+	return &sinkRunner[T]{ctx: ctx, name: w.sink.Name(), w: wr, assign: w.assign}, nil
 }
 
+// sinkBuffer is how many elements a sink runner buffers before it hands them to its writer: a stage that emits
+// millions of elements in one micro-batch (a global window firing at the end of its input) must not hold them all.
+const sinkBuffer = 4096
+
 type sinkRunner[T any] struct {
+	ctx    context.Context // the run's, from Open
 	name   string
 	w      SinkWriter[T]
 	buf    []Element[T]
@@ -62,10 +67,18 @@ func (s *sinkRunner[T]) Push(e Element[T]) error {
 			e.Window = w
 			s.buf = append(s.buf, e)
 		}
-		return nil
+		return s.flushFull()
 	}
 	s.buf = append(s.buf, e)
-	return nil
+	return s.flushFull()
+}
+
+// flushFull writes the buffered elements once there are sinkBuffer of them.
+func (s *sinkRunner[T]) flushFull() error {
+	if len(s.buf) < sinkBuffer {
+		return nil
+	}
+	return s.Flush(s.ctx)
 }
 
 // PushBatch buffers a chunk of elements.
@@ -79,7 +92,7 @@ func (s *sinkRunner[T]) PushBatch(es []Element[T]) error {
 		return nil
 	}
 	s.buf = append(s.buf, es...)
-	return nil
+	return s.flushFull()
 }
 
 // Flush writes the buffered elements.

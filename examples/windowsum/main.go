@@ -65,6 +65,7 @@ type options struct {
 	window        string
 	bench         bool
 	cpuprofile    string
+	memprofile    string
 	splits        int
 	from          string
 	to            string
@@ -97,6 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.every, "every", 10*time.Second, "-window global in stream mode: emit the totals of keys with new data this often (processing time;\ndiscarding panes), and the rest at the end of the input")
 	fs.BoolVar(&o.bench, "bench", false, "also run the plain Go loop and print both rates and their ratio")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the kappa run to this file")
+	fs.StringVar(&o.memprofile, "memprofile", "", "write a heap profile taken when the live heap peaked (sampled each second) to this file")
 	fs.IntVar(&o.splits, "splits", 0, "source splits for generated events (default 4 × workers)")
 	fs.StringVar(&o.from, "from", "", "read the events from Parquet (folder, glob or s3:// URL) or Kafka (kafka://host:port/topic) instead of generating them")
 	fs.StringVar(&o.to, "to", "", "also write the rows as Parquet to this folder or s3:// URL, or to kafka://host:port/topic[?transactional_id=ID] (exactly once with -checkpoint)")
@@ -271,6 +273,10 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if o.memprofile != "" {
+		stop := peakHeapProfile(o.memprofile)
+		defer stop()
 	}
 	switch {
 	case o.writeParquet != "" || o.publish != "":
