@@ -12,7 +12,9 @@
 // and Beam's GroupByKey, CombinePerKey (over encoded accumulators, pre-combined per bundle inside the stage: kappa's
 // combiner lifting) or a stateful DoFn (state in one value cell per key and window, timers as tagged timer
 // families) does the shuffle. Sources are read by split: an impulse lists the splits, a reshuffle spreads them,
-// and a DoFn reads each.
+// and a DoFn reads each. Unbounded sources with offset positions (OffsetPositions: io/kafkaio) are splittable
+// DoFns over each split's offset range, checkpointed and resumed, with the source's kappa watermark estimator
+// driving Beam's (stream.go); Config.StopWhenIdle drains a stream.
 //
 // Workers find the graph through a process-local registry (loopback runs) or rebuild it by calling the Builder
 // registered under Config.Builder with Config.Params (a pipeline option), checked by the graph's fingerprint.
