@@ -17,7 +17,9 @@
 // split per Kafka partition ("kafka/3"). A partition's Kafka split lists the archive splits holding that
 // partition as its Parents, so the runner opens it only once they have all ended, and it starts at cut+1. Each
 // partition switches on its own: partitions whose archives end at different offsets hand off independently.
-// Archive records are decoded with the Kafka read's Decode and EventTime, so the two phases give identical
+// Archive row groups are read ArchiveLanes (default 4) at a time: each lists the one ArchiveLanes before it as
+// its parent, because the runner opens every ready split of an unbounded source at once. Archive records are
+// decoded with the Kafka read's Decode and EventTime, so the two phases give identical
 // elements.
 //
 // Every split's position is in the runner's checkpoint: an archive split's row, whether it has ended, and a

@@ -35,6 +35,11 @@ type Config[T any] struct {
 	// Fallback, when set, reads an archive without offsets (written by another tool) with an event-time cut
 	// instead of failing. Default nil: such an archive is an error.
 	Fallback *Fallback[T]
+	// ArchiveLanes is how many archive row groups are read at a time: the archive splits form this many chains
+	// (each split lists the one ArchiveLanes before it as its parent), so that an unbounded hand-off, whose
+	// splits the runner otherwise opens all at once, does not open every row group of a large archive together.
+	// Default 4.
+	ArchiveLanes int
 	// Logger receives the cut summary and the fallback warning. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -89,6 +94,12 @@ func NewSource[T any](cfg Config[T]) (*Source[T], error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.ArchiveLanes < 0 {
+		return nil, errors.New("handoff: Config.ArchiveLanes is negative")
+	}
+	if cfg.ArchiveLanes == 0 {
+		cfg.ArchiveLanes = 4
 	}
 	if cfg.Archive.Logger == nil {
 		cfg.Archive.Logger = cfg.Logger
@@ -235,10 +246,7 @@ func (s *Source[T]) list(ctx context.Context) error {
 			parents[p] = append(parents[p], archivePrefix+sp.ID)
 		}
 	}
-	s.archive = s.archive[:0]
-	for _, sp := range splits {
-		s.archive = append(s.archive, pipeline.Split{ID: archivePrefix + sp.ID, Size: sp.Size})
-	}
+	s.archive = laned(splits, s.cfg.ArchiveLanes)
 	s.cut, s.parents, s.listed = cut, parents, true
 	parts := make([]string, 0, len(cut))
 	for p, o := range cut {
@@ -247,6 +255,18 @@ func (s *Source[T]) list(ctx context.Context) error {
 	slices.Sort(parts)
 	s.cfg.Logger.Info("handoff: archive listed", "source", s.name, "splits", len(splits), "cut", strings.Join(parts, " "))
 	return nil
+}
+
+// laned prefixes the archive's splits and chains them into lanes: split i waits for split i-lanes.
+func laned(splits []pipeline.Split, lanes int) []pipeline.Split {
+	out := make([]pipeline.Split, len(splits))
+	for i, sp := range splits {
+		out[i] = pipeline.Split{ID: archivePrefix + sp.ID, Size: sp.Size}
+		if i >= lanes {
+			out[i].Parents = []string{archivePrefix + splits[i-lanes].ID}
+		}
+	}
+	return out
 }
 
 // isSchemaError reports whether listing failed because the files lack the offset columns.
@@ -261,10 +281,7 @@ func (s *Source[T]) listFallback(ctx context.Context, cause error) error {
 	if err != nil {
 		return fmt.Errorf("handoff: fallback: list archive %s: %w", s.cfg.Archive.URL, err)
 	}
-	s.archive = s.archive[:0]
-	for _, sp := range splits {
-		s.archive = append(s.archive, pipeline.Split{ID: archivePrefix + sp.ID, Size: sp.Size})
-	}
+	s.archive = laned(splits, s.cfg.ArchiveLanes)
 	s.fallback, s.listed = true, true
 	s.cfg.Logger.Warn("handoff: the archive has no Kafka offsets; falling back to an event-time cut: records with event times in [cut-overlap, cut) may be read twice, records the archive lacks before cut-overlap are lost",
 		"source", s.name, "cut", fb.Cut, "overlap", fb.Overlap, "why", cause)
