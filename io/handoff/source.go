@@ -369,7 +369,7 @@ func (s *Source[T]) Open(ctx context.Context, split pipeline.Split, pos []byte) 
 			return nil, fmt.Errorf("handoff: %s partition %d: %w", s.name, p, err)
 		}
 		if was != start {
-			return nil, fmt.Errorf("handoff: %s partition %d: the checkpoint switched to Kafka at offset %d but the archive %s now ends before offset %d: the archive changed under a running hand-off (read a closed prefix of it)",
+			return nil, fmt.Errorf("handoff: %s partition %d: the checkpoint switched to Kafka at offset %d but the archive %s now hands off at offset %d (-1: not archived): the archive changed under a running hand-off (read a closed prefix of it, folders with _SUCCESS)",
 				s.name, p, was, s.cfg.Archive.URL, start)
 		}
 		innerPos = rest
