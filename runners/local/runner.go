@@ -307,6 +307,7 @@ type run struct {
 	spill        *spillStores
 	spilled      int64
 	stat         *statusTracker // the status page; nil when off (status.go)
+	holds        holdPlan       // per-input watermarks and watermark holds (inputs.go)
 }
 
 type savepointReq struct {
@@ -546,6 +547,9 @@ func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 				}
 				kn.cons[wi] = cons
 				ru.stat.instance(t, wi, append(slices.Clone(ins), cons)...)
+				if l, ok := cons.(exec.Lifecycle); ok {
+					ru.life[wi] = append(ru.life[wi], l)
+				}
 				if len(ins) == 1 && n > 1 {
 					ins = slices.Repeat(ins, n)
 				}
@@ -563,6 +567,7 @@ func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 			}
 		}
 	}
+	ru.planHolds()
 	cfg.Logger.Debug("kappa: run planned", "mode", cfg.Mode.String(), "workers", cfg.Workers,
 		"transforms", len(ts), "sources", len(ru.sources), "keyed", len(ru.keyed), "sinks", len(ru.sinks))
 	return ru, nil
@@ -703,14 +708,15 @@ func (ru *run) superstep(ctx context.Context) error {
 	// 3. Keyed stages in topological order: consume what was routed to each worker, then fire.
 	ru.final = allEnded
 	for ki, k := range ru.keyed {
-		wm := ru.stageWatermark(k.srcs)
+		wm := ru.keyedWatermark(k)
+		wms := ru.inputWatermarks(k, wm)
 		if err := ru.parallel(func(w *exec.Worker) error {
 			defer ru.stat.keyedDone(w.Index, ki, ru.stat.clock())
 			c := k.cons[w.Index]
 			if err := c.Process(); err != nil {
 				return err
 			}
-			if err := c.Advance(wm, now); err != nil {
+			if err := ru.advance(c, wm, wms, now); err != nil {
 				return err
 			}
 			return ru.flushProducers(w)
@@ -901,7 +907,7 @@ func (ru *run) prepareSinks(ctx context.Context, final bool) ([][][]byte, error)
 	err := ru.parallel(func(w *exec.Worker) error {
 		tokens[w.Index] = make([][]byte, len(ru.sinks))
 		for i, s := range ru.sinks {
-			e := pipeline.Epoch{ID: ru.epoch, Watermark: ru.stageWatermark(s.srcs), Final: final}
+			e := pipeline.Epoch{ID: ru.epoch, Watermark: ru.sinkWatermark(s), Final: final}
 			tok, err := s.runners[w.Index].Prepare(ctx, e)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.t.Name(), err)
