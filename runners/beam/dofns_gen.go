@@ -990,6 +990,424 @@ func (f *streamFn10) FinishBundle(ctx context.Context, e0 func(beam.EventTime, [
 	return f.finishBundle(ctx)
 }
 
+type sourceFinFn0 struct{ sourceFn0 }
+
+func (f *sourceFinFn0) ProcessElement(ctx context.Context, bf beam.BundleFinalization, split []byte) error {
+	f.bf = bf
+	return f.sourceFn0.ProcessElement(ctx, split)
+}
+
+type sourceFinFn1 struct{ sourceFn1 }
+
+func (f *sourceFinFn1) ProcessElement(ctx context.Context, bf beam.BundleFinalization, split []byte, e0 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.sourceFn1.ProcessElement(ctx, split, e0)
+}
+
+type sourceFinFn2 struct{ sourceFn2 }
+
+func (f *sourceFinFn2) ProcessElement(ctx context.Context, bf beam.BundleFinalization, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.sourceFn2.ProcessElement(ctx, split, e0, e1)
+}
+
+type sourceFinFn3 struct{ sourceFn3 }
+
+func (f *sourceFinFn3) ProcessElement(ctx context.Context, bf beam.BundleFinalization, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.sourceFn3.ProcessElement(ctx, split, e0, e1, e2)
+}
+
+type sourceFinFn4 struct{ sourceFn4 }
+
+func (f *sourceFinFn4) ProcessElement(ctx context.Context, bf beam.BundleFinalization, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.sourceFn4.ProcessElement(ctx, split, e0, e1, e2, e3)
+}
+
+type sourceFinFn5 struct{ sourceFn5 }
+
+func (f *sourceFinFn5) ProcessElement(ctx context.Context, bf beam.BundleFinalization, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.sourceFn5.ProcessElement(ctx, split, e0, e1, e2, e3, e4)
+}
+
+type sourceFinFn6 struct{ sourceFn6 }
+
+func (f *sourceFinFn6) ProcessElement(ctx context.Context, bf beam.BundleFinalization, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.sourceFn6.ProcessElement(ctx, split, e0, e1, e2, e3, e4, e5)
+}
+
+type sourceFinFn7 struct{ sourceFn7 }
+
+func (f *sourceFinFn7) ProcessElement(ctx context.Context, bf beam.BundleFinalization, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.sourceFn7.ProcessElement(ctx, split, e0, e1, e2, e3, e4, e5, e6)
+}
+
+type sourceFinFn8 struct{ sourceFn8 }
+
+func (f *sourceFinFn8) ProcessElement(ctx context.Context, bf beam.BundleFinalization, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.sourceFn8.ProcessElement(ctx, split, e0, e1, e2, e3, e4, e5, e6, e7)
+}
+
+type sourceFinFn9 struct{ sourceFn9 }
+
+func (f *sourceFinFn9) ProcessElement(ctx context.Context, bf beam.BundleFinalization, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.sourceFn9.ProcessElement(ctx, split, e0, e1, e2, e3, e4, e5, e6, e7, e8)
+}
+
+type sourceFinFn10 struct{ sourceFn10 }
+
+func (f *sourceFinFn10) ProcessElement(ctx context.Context, bf beam.BundleFinalization, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte), e9 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.sourceFn10.ProcessElement(ctx, split, e0, e1, e2, e3, e4, e5, e6, e7, e8, e9)
+}
+
+type scriptFinFn0 struct{ scriptFn0 }
+
+func (f *scriptFinFn0) ProcessElement(ctx context.Context, ts beam.EventTime, bf beam.BundleFinalization, v []byte) error {
+	f.bf = bf
+	return f.scriptFn0.ProcessElement(ctx, ts, v)
+}
+
+type scriptFinFn1 struct{ scriptFn1 }
+
+func (f *scriptFinFn1) ProcessElement(ctx context.Context, ts beam.EventTime, bf beam.BundleFinalization, v []byte, e0 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.scriptFn1.ProcessElement(ctx, ts, v, e0)
+}
+
+type scriptFinFn2 struct{ scriptFn2 }
+
+func (f *scriptFinFn2) ProcessElement(ctx context.Context, ts beam.EventTime, bf beam.BundleFinalization, v []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.scriptFn2.ProcessElement(ctx, ts, v, e0, e1)
+}
+
+type scriptFinFn3 struct{ scriptFn3 }
+
+func (f *scriptFinFn3) ProcessElement(ctx context.Context, ts beam.EventTime, bf beam.BundleFinalization, v []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.scriptFn3.ProcessElement(ctx, ts, v, e0, e1, e2)
+}
+
+type scriptFinFn4 struct{ scriptFn4 }
+
+func (f *scriptFinFn4) ProcessElement(ctx context.Context, ts beam.EventTime, bf beam.BundleFinalization, v []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.scriptFn4.ProcessElement(ctx, ts, v, e0, e1, e2, e3)
+}
+
+type scriptFinFn5 struct{ scriptFn5 }
+
+func (f *scriptFinFn5) ProcessElement(ctx context.Context, ts beam.EventTime, bf beam.BundleFinalization, v []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.scriptFn5.ProcessElement(ctx, ts, v, e0, e1, e2, e3, e4)
+}
+
+type scriptFinFn6 struct{ scriptFn6 }
+
+func (f *scriptFinFn6) ProcessElement(ctx context.Context, ts beam.EventTime, bf beam.BundleFinalization, v []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.scriptFn6.ProcessElement(ctx, ts, v, e0, e1, e2, e3, e4, e5)
+}
+
+type scriptFinFn7 struct{ scriptFn7 }
+
+func (f *scriptFinFn7) ProcessElement(ctx context.Context, ts beam.EventTime, bf beam.BundleFinalization, v []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.scriptFn7.ProcessElement(ctx, ts, v, e0, e1, e2, e3, e4, e5, e6)
+}
+
+type scriptFinFn8 struct{ scriptFn8 }
+
+func (f *scriptFinFn8) ProcessElement(ctx context.Context, ts beam.EventTime, bf beam.BundleFinalization, v []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.scriptFn8.ProcessElement(ctx, ts, v, e0, e1, e2, e3, e4, e5, e6, e7)
+}
+
+type scriptFinFn9 struct{ scriptFn9 }
+
+func (f *scriptFinFn9) ProcessElement(ctx context.Context, ts beam.EventTime, bf beam.BundleFinalization, v []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.scriptFn9.ProcessElement(ctx, ts, v, e0, e1, e2, e3, e4, e5, e6, e7, e8)
+}
+
+type scriptFinFn10 struct{ scriptFn10 }
+
+func (f *scriptFinFn10) ProcessElement(ctx context.Context, ts beam.EventTime, bf beam.BundleFinalization, v []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte), e9 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.scriptFn10.ProcessElement(ctx, ts, v, e0, e1, e2, e3, e4, e5, e6, e7, e8, e9)
+}
+
+type groupedFinFn0 struct{ groupedFn0 }
+
+func (f *groupedFinFn0) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, ts beam.EventTime, bf beam.BundleFinalization, k []byte, vs func(*[]byte) bool) error {
+	f.bf = bf
+	return f.groupedFn0.ProcessElement(ctx, pn, w, ts, k, vs)
+}
+
+type groupedFinFn1 struct{ groupedFn1 }
+
+func (f *groupedFinFn1) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, ts beam.EventTime, bf beam.BundleFinalization, k []byte, vs func(*[]byte) bool, e0 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.groupedFn1.ProcessElement(ctx, pn, w, ts, k, vs, e0)
+}
+
+type groupedFinFn2 struct{ groupedFn2 }
+
+func (f *groupedFinFn2) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, ts beam.EventTime, bf beam.BundleFinalization, k []byte, vs func(*[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.groupedFn2.ProcessElement(ctx, pn, w, ts, k, vs, e0, e1)
+}
+
+type groupedFinFn3 struct{ groupedFn3 }
+
+func (f *groupedFinFn3) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, ts beam.EventTime, bf beam.BundleFinalization, k []byte, vs func(*[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.groupedFn3.ProcessElement(ctx, pn, w, ts, k, vs, e0, e1, e2)
+}
+
+type groupedFinFn4 struct{ groupedFn4 }
+
+func (f *groupedFinFn4) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, ts beam.EventTime, bf beam.BundleFinalization, k []byte, vs func(*[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.groupedFn4.ProcessElement(ctx, pn, w, ts, k, vs, e0, e1, e2, e3)
+}
+
+type groupedFinFn5 struct{ groupedFn5 }
+
+func (f *groupedFinFn5) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, ts beam.EventTime, bf beam.BundleFinalization, k []byte, vs func(*[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.groupedFn5.ProcessElement(ctx, pn, w, ts, k, vs, e0, e1, e2, e3, e4)
+}
+
+type groupedFinFn6 struct{ groupedFn6 }
+
+func (f *groupedFinFn6) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, ts beam.EventTime, bf beam.BundleFinalization, k []byte, vs func(*[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.groupedFn6.ProcessElement(ctx, pn, w, ts, k, vs, e0, e1, e2, e3, e4, e5)
+}
+
+type groupedFinFn7 struct{ groupedFn7 }
+
+func (f *groupedFinFn7) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, ts beam.EventTime, bf beam.BundleFinalization, k []byte, vs func(*[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.groupedFn7.ProcessElement(ctx, pn, w, ts, k, vs, e0, e1, e2, e3, e4, e5, e6)
+}
+
+type groupedFinFn8 struct{ groupedFn8 }
+
+func (f *groupedFinFn8) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, ts beam.EventTime, bf beam.BundleFinalization, k []byte, vs func(*[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.groupedFn8.ProcessElement(ctx, pn, w, ts, k, vs, e0, e1, e2, e3, e4, e5, e6, e7)
+}
+
+type groupedFinFn9 struct{ groupedFn9 }
+
+func (f *groupedFinFn9) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, ts beam.EventTime, bf beam.BundleFinalization, k []byte, vs func(*[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.groupedFn9.ProcessElement(ctx, pn, w, ts, k, vs, e0, e1, e2, e3, e4, e5, e6, e7, e8)
+}
+
+type groupedFinFn10 struct{ groupedFn10 }
+
+func (f *groupedFinFn10) ProcessElement(ctx context.Context, pn beam.PaneInfo, w beam.Window, ts beam.EventTime, bf beam.BundleFinalization, k []byte, vs func(*[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte), e9 func(beam.EventTime, []byte, []byte)) error {
+	f.bf = bf
+	return f.groupedFn10.ProcessElement(ctx, pn, w, ts, k, vs, e0, e1, e2, e3, e4, e5, e6, e7, e8, e9)
+}
+
+type streamFinFn0 struct{ streamFn0 }
+
+func (f *streamFinFn0) ProcessElement(ctx context.Context, we *streamWatermark, bf beam.BundleFinalization, rt *sdf.LockRTracker, split []byte) (sdf.ProcessContinuation, error) {
+	f.bf = bf
+	return f.streamFn0.ProcessElement(ctx, we, rt, split)
+}
+
+type streamFinFn1 struct{ streamFn1 }
+
+func (f *streamFinFn1) ProcessElement(ctx context.Context, we *streamWatermark, bf beam.BundleFinalization, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.bf = bf
+	return f.streamFn1.ProcessElement(ctx, we, rt, split, e0)
+}
+
+type streamFinFn2 struct{ streamFn2 }
+
+func (f *streamFinFn2) ProcessElement(ctx context.Context, we *streamWatermark, bf beam.BundleFinalization, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.bf = bf
+	return f.streamFn2.ProcessElement(ctx, we, rt, split, e0, e1)
+}
+
+type streamFinFn3 struct{ streamFn3 }
+
+func (f *streamFinFn3) ProcessElement(ctx context.Context, we *streamWatermark, bf beam.BundleFinalization, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.bf = bf
+	return f.streamFn3.ProcessElement(ctx, we, rt, split, e0, e1, e2)
+}
+
+type streamFinFn4 struct{ streamFn4 }
+
+func (f *streamFinFn4) ProcessElement(ctx context.Context, we *streamWatermark, bf beam.BundleFinalization, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.bf = bf
+	return f.streamFn4.ProcessElement(ctx, we, rt, split, e0, e1, e2, e3)
+}
+
+type streamFinFn5 struct{ streamFn5 }
+
+func (f *streamFinFn5) ProcessElement(ctx context.Context, we *streamWatermark, bf beam.BundleFinalization, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.bf = bf
+	return f.streamFn5.ProcessElement(ctx, we, rt, split, e0, e1, e2, e3, e4)
+}
+
+type streamFinFn6 struct{ streamFn6 }
+
+func (f *streamFinFn6) ProcessElement(ctx context.Context, we *streamWatermark, bf beam.BundleFinalization, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.bf = bf
+	return f.streamFn6.ProcessElement(ctx, we, rt, split, e0, e1, e2, e3, e4, e5)
+}
+
+type streamFinFn7 struct{ streamFn7 }
+
+func (f *streamFinFn7) ProcessElement(ctx context.Context, we *streamWatermark, bf beam.BundleFinalization, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.bf = bf
+	return f.streamFn7.ProcessElement(ctx, we, rt, split, e0, e1, e2, e3, e4, e5, e6)
+}
+
+type streamFinFn8 struct{ streamFn8 }
+
+func (f *streamFinFn8) ProcessElement(ctx context.Context, we *streamWatermark, bf beam.BundleFinalization, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.bf = bf
+	return f.streamFn8.ProcessElement(ctx, we, rt, split, e0, e1, e2, e3, e4, e5, e6, e7)
+}
+
+type streamFinFn9 struct{ streamFn9 }
+
+func (f *streamFinFn9) ProcessElement(ctx context.Context, we *streamWatermark, bf beam.BundleFinalization, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.bf = bf
+	return f.streamFn9.ProcessElement(ctx, we, rt, split, e0, e1, e2, e3, e4, e5, e6, e7, e8)
+}
+
+type streamFinFn10 struct{ streamFn10 }
+
+func (f *streamFinFn10) ProcessElement(ctx context.Context, we *streamWatermark, bf beam.BundleFinalization, rt *sdf.LockRTracker, split []byte, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte), e9 func(beam.EventTime, []byte, []byte)) (sdf.ProcessContinuation, error) {
+	f.bf = bf
+	return f.streamFn10.ProcessElement(ctx, we, rt, split, e0, e1, e2, e3, e4, e5, e6, e7, e8, e9)
+}
+
+// newFinFn returns the DoFn of a stage of the given kind with n boundary outputs that declares bundle finalization, or nil.
+func newFinFn(kind stageKind, stream bool, n int, b stageBase) any {
+	if n < 0 || n > maxOutputs {
+		return nil
+	}
+	switch {
+	case stream:
+		switch n {
+		case 0:
+			return &streamFinFn0{streamFn0{streamBase{stageBase: b}}}
+		case 1:
+			return &streamFinFn1{streamFn1{streamBase{stageBase: b}}}
+		case 2:
+			return &streamFinFn2{streamFn2{streamBase{stageBase: b}}}
+		case 3:
+			return &streamFinFn3{streamFn3{streamBase{stageBase: b}}}
+		case 4:
+			return &streamFinFn4{streamFn4{streamBase{stageBase: b}}}
+		case 5:
+			return &streamFinFn5{streamFn5{streamBase{stageBase: b}}}
+		case 6:
+			return &streamFinFn6{streamFn6{streamBase{stageBase: b}}}
+		case 7:
+			return &streamFinFn7{streamFn7{streamBase{stageBase: b}}}
+		case 8:
+			return &streamFinFn8{streamFn8{streamBase{stageBase: b}}}
+		case 9:
+			return &streamFinFn9{streamFn9{streamBase{stageBase: b}}}
+		case 10:
+			return &streamFinFn10{streamFn10{streamBase{stageBase: b}}}
+		}
+	case kind == stageSource:
+		switch n {
+		case 0:
+			return &sourceFinFn0{sourceFn0{stageBase: b}}
+		case 1:
+			return &sourceFinFn1{sourceFn1{stageBase: b}}
+		case 2:
+			return &sourceFinFn2{sourceFn2{stageBase: b}}
+		case 3:
+			return &sourceFinFn3{sourceFn3{stageBase: b}}
+		case 4:
+			return &sourceFinFn4{sourceFn4{stageBase: b}}
+		case 5:
+			return &sourceFinFn5{sourceFn5{stageBase: b}}
+		case 6:
+			return &sourceFinFn6{sourceFn6{stageBase: b}}
+		case 7:
+			return &sourceFinFn7{sourceFn7{stageBase: b}}
+		case 8:
+			return &sourceFinFn8{sourceFn8{stageBase: b}}
+		case 9:
+			return &sourceFinFn9{sourceFn9{stageBase: b}}
+		case 10:
+			return &sourceFinFn10{sourceFn10{stageBase: b}}
+		}
+	case kind == stageScript:
+		switch n {
+		case 0:
+			return &scriptFinFn0{scriptFn0{stageBase: b}}
+		case 1:
+			return &scriptFinFn1{scriptFn1{stageBase: b}}
+		case 2:
+			return &scriptFinFn2{scriptFn2{stageBase: b}}
+		case 3:
+			return &scriptFinFn3{scriptFn3{stageBase: b}}
+		case 4:
+			return &scriptFinFn4{scriptFn4{stageBase: b}}
+		case 5:
+			return &scriptFinFn5{scriptFn5{stageBase: b}}
+		case 6:
+			return &scriptFinFn6{scriptFn6{stageBase: b}}
+		case 7:
+			return &scriptFinFn7{scriptFn7{stageBase: b}}
+		case 8:
+			return &scriptFinFn8{scriptFn8{stageBase: b}}
+		case 9:
+			return &scriptFinFn9{scriptFn9{stageBase: b}}
+		case 10:
+			return &scriptFinFn10{scriptFn10{stageBase: b}}
+		}
+	case kind == stageGrouped || kind == stageCombined:
+		switch n {
+		case 0:
+			return &groupedFinFn0{groupedFn0{stageBase: b}}
+		case 1:
+			return &groupedFinFn1{groupedFn1{stageBase: b}}
+		case 2:
+			return &groupedFinFn2{groupedFn2{stageBase: b}}
+		case 3:
+			return &groupedFinFn3{groupedFn3{stageBase: b}}
+		case 4:
+			return &groupedFinFn4{groupedFn4{stageBase: b}}
+		case 5:
+			return &groupedFinFn5{groupedFn5{stageBase: b}}
+		case 6:
+			return &groupedFinFn6{groupedFn6{stageBase: b}}
+		case 7:
+			return &groupedFinFn7{groupedFn7{stageBase: b}}
+		case 8:
+			return &groupedFinFn8{groupedFn8{stageBase: b}}
+		case 9:
+			return &groupedFinFn9{groupedFn9{stageBase: b}}
+		case 10:
+			return &groupedFinFn10{groupedFn10{stageBase: b}}
+		}
+	}
+	return nil
+}
+
 // newStreamFn returns the splittable DoFn of an unbounded source stage with n boundary outputs.
 func newStreamFn(n int, b stageBase) any {
 	switch n {
@@ -1186,4 +1604,48 @@ var stageFnTypes = []any{
 	(*streamFn8)(nil),
 	(*streamFn9)(nil),
 	(*streamFn10)(nil),
+	(*sourceFinFn0)(nil),
+	(*sourceFinFn1)(nil),
+	(*sourceFinFn2)(nil),
+	(*sourceFinFn3)(nil),
+	(*sourceFinFn4)(nil),
+	(*sourceFinFn5)(nil),
+	(*sourceFinFn6)(nil),
+	(*sourceFinFn7)(nil),
+	(*sourceFinFn8)(nil),
+	(*sourceFinFn9)(nil),
+	(*sourceFinFn10)(nil),
+	(*scriptFinFn0)(nil),
+	(*scriptFinFn1)(nil),
+	(*scriptFinFn2)(nil),
+	(*scriptFinFn3)(nil),
+	(*scriptFinFn4)(nil),
+	(*scriptFinFn5)(nil),
+	(*scriptFinFn6)(nil),
+	(*scriptFinFn7)(nil),
+	(*scriptFinFn8)(nil),
+	(*scriptFinFn9)(nil),
+	(*scriptFinFn10)(nil),
+	(*groupedFinFn0)(nil),
+	(*groupedFinFn1)(nil),
+	(*groupedFinFn2)(nil),
+	(*groupedFinFn3)(nil),
+	(*groupedFinFn4)(nil),
+	(*groupedFinFn5)(nil),
+	(*groupedFinFn6)(nil),
+	(*groupedFinFn7)(nil),
+	(*groupedFinFn8)(nil),
+	(*groupedFinFn9)(nil),
+	(*groupedFinFn10)(nil),
+	(*streamFinFn0)(nil),
+	(*streamFinFn1)(nil),
+	(*streamFinFn2)(nil),
+	(*streamFinFn3)(nil),
+	(*streamFinFn4)(nil),
+	(*streamFinFn5)(nil),
+	(*streamFinFn6)(nil),
+	(*streamFinFn7)(nil),
+	(*streamFinFn8)(nil),
+	(*streamFinFn9)(nil),
+	(*streamFinFn10)(nil),
 }

@@ -44,6 +44,7 @@ type stageBase struct {
 
 	rt *stageRT
 	e  [maxOutputs]emitFn
+	bf beam.BundleFinalization // of the bundle being processed, in stages with finalized sinks
 }
 
 func (b *stageBase) set(es ...emitFn) {
@@ -57,6 +58,8 @@ var shards atomic.Int64
 type sinkInst struct {
 	t *pipeline.Transform
 	r exec.SinkRunner
+	// final: the sink commits in Beam's bundle finalization (FinalizedSink).
+	final bool
 }
 
 // stageRT is a stage instantiated on one worker.
@@ -202,7 +205,7 @@ func (rt *stageRT) instantiate(ctx context.Context, b *stageBase) error {
 			if !ok {
 				return fmt.Errorf("%s: sink runner %T", t.Name(), sr)
 			}
-			rt.sinks = append(rt.sinks, sinkInst{t: t, r: r})
+			rt.sinks = append(rt.sinks, sinkInst{t: t, r: r, final: finalized(op)})
 			inputs[t] = []any{sr}
 		case exec.ElementOp:
 			inst, err := op.Instantiate(rt.w, outs)
@@ -514,11 +517,51 @@ func (b *stageBase) finishBundle(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.t.Name(), err)
 			}
+			if s.final {
+				if b.bf == nil {
+					return fmt.Errorf("%s: the sink commits in bundle finalization, but the bundle has no finalizer", s.t.Name())
+				}
+				s := s
+				b.bf.RegisterCallback(finalizeTimeout, func() error {
+					cctx, cancel := context.WithTimeout(context.Background(), finalizeTimeout)
+					defer cancel()
+					if err := s.r.Commit(cctx, tok); err != nil {
+						return fmt.Errorf("%s: commit in bundle finalization: %w", s.t.Name(), err)
+					}
+					return nil
+				})
+				continue
+			}
 			if err := s.r.Commit(ctx, tok); err != nil {
 				return fmt.Errorf("%s: %w", s.t.Name(), err)
 			}
 		}
 		rt.epoch++
+		b.bf = nil
 		return nil
 	})
+}
+
+// finalizeTimeout bounds how long a prepared bundle waits for its finalization, and the commit in it.
+var finalizeTimeout = 5 * time.Minute
+
+// FinalizedSink is implemented by sinks that keep an exactly-once guarantee on Beam by committing in bundle
+// finalization: at the end of a bundle the runner calls Prepare, which must stage the bundle's output where no
+// reader sees it and must not depend on the epoch's watermark or Final flag; once the runner has durably persisted
+// the bundle's results it calls Commit with the token, which publishes the output and is idempotent. A token of a
+// bundle that failed is never committed (its staged output is abandoned: the bundle is retried).
+type FinalizedSink interface {
+	// CommitsOnBundleFinalization reports whether the sink's Prepare and Commit keep that contract.
+	CommitsOnBundleFinalization() bool
+}
+
+// finalized reports whether sink op commits in bundle finalization (it is a FinalizedSink and not already safe
+// to commit at the end of each bundle).
+func finalized(op exec.SinkOp) bool {
+	sink, _ := sinkOf(op)
+	if bs, ok := sink.(exec.BundleSink); ok && bs.BundleSafe() {
+		return false
+	}
+	fs, ok := sink.(FinalizedSink)
+	return ok && fs.CommitsOnBundleFinalization()
 }

@@ -87,6 +87,16 @@ func (f *byteCombineFn) MergeAccumulators(a, b []byte) []byte {
 
 func (f *byteCombineFn) ExtractOutput(a []byte) []byte { return a }
 
+// finalizedSink returns a member of stage st that is a sink committing in bundle finalization, or nil.
+func finalizedSink(st *stage) *pipeline.Transform {
+	for _, t := range st.members {
+		if op, ok := t.Op().(exec.SinkOp); ok && finalized(op) {
+			return t
+		}
+	}
+	return nil
+}
+
 // build translates the plan into a Beam pipeline.
 func build(pl *plan, base stageBase) (*beam.Pipeline, error) {
 	bp, root := beam.NewPipelineWithRoot()
@@ -134,9 +144,15 @@ func build(pl *plan, base stageBase) (*beam.Pipeline, error) {
 		b := base
 		b.Stage = st.id
 		s := root.Scope(st.entry.Name())
+		stream := st.kind == stageSource && !st.entry.Op().(exec.SourceOp).Bounded()
 		fn := newStageFn(st.kind, len(st.outs), b)
-		if st.kind == stageSource && !st.entry.Op().(exec.SourceOp).Bounded() {
+		if stream {
 			fn = newStreamFn(len(st.outs), b)
+		}
+		if fin := finalizedSink(st); fin != nil {
+			if fn = newFinFn(st.kind, stream, len(st.outs), b); fn == nil {
+				return nil, fmt.Errorf("%s: sink %s commits in bundle finalization, which the Beam runner supports only in stages that start at a source, a test stream or a grouping, not after a stateful ParDo: write after a grouping, or use a bundle-safe sink", st.entry.Name(), fin.Name())
+			}
 		}
 		if fn == nil {
 			return nil, fmt.Errorf("%s: %d outputs to keyed transforms; the Beam runner supports at most %d per stage", st.entry.Name(), len(st.outs), maxOutputs)

@@ -97,8 +97,8 @@ func Validate(p *pipeline.Pipeline) error {
 			}
 		case exec.SinkOp:
 			sink, _ := sinkOf(op)
-			if bs, ok := sink.(exec.BundleSink); !ok || !bs.BundleSafe() {
-				add(t, FeatureEpochSink, "sink %s commits on kappa's checkpoint epochs (it reads their watermark or Final flag, or needs its commit after a durable checkpoint) and would lose its guarantee per Beam bundle: write with a sink that keeps it per bundle (pipelinetest.Collect, foreach.Write; internal/exec.BundleSink), or use runners/local", op.SinkName())
+			if bs, ok := sink.(exec.BundleSink); (!ok || !bs.BundleSafe()) && !finalized(op) {
+				add(t, FeatureEpochSink, "sink %s commits on kappa's checkpoint epochs (it reads their watermark or Final flag, or needs its commit after a durable checkpoint) and would lose its guarantee per Beam bundle: write with a sink that keeps it per bundle (pipelinetest.Collect, foreach.Write; internal/exec.BundleSink) or commits in bundle finalization (beam.FinalizedSink), or use runners/local", op.SinkName())
 			}
 		case exec.GroupOp:
 			if op.HasLateOutput() {

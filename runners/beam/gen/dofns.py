@@ -53,6 +53,40 @@ for n in range(MAX + 1):
     out.append(f"func (f *{t}) ProcessElement(ctx context.Context, we *streamWatermark, rt *sdf.LockRTracker, split []byte{emits(n)}) (sdf.ProcessContinuation, error) {{\n\t{setcall(n)}\n\treturn f.readStream(ctx, we, rt, split)\n}}\n")
     out.append(f"func (f *{t}) FinishBundle(ctx context.Context{emits(n)}) error {{\n\t{setcall(n)}\n\treturn f.finishBundle(ctx)\n}}\n")
 
+# Variants of the stateless kinds whose ProcessElement takes Beam's BundleFinalization: stages with sinks that
+# commit in bundle finalization (FinalizedSink). Only these declare it, so that other stages cost no FinalizeBundle.
+# Beam orders the parameters: context, pane, window, event time, watermark estimator, bundle finalization,
+# restriction tracker, then the element.
+finkinds = {
+    "source": ("", "split []byte", "split", "error"),
+    "script": ("ts beam.EventTime, ", "v []byte", "ts, v", "error"),
+    "grouped": ("pn beam.PaneInfo, w beam.Window, ts beam.EventTime, ", "k []byte, vs func(*[]byte) bool", "pn, w, ts, k, vs", "error"),
+    "stream": ("we *streamWatermark, ", "rt *sdf.LockRTracker, split []byte", "we, rt, split", "(sdf.ProcessContinuation, error)"),
+}
+def args(n):
+    return "".join(f", e{i}" for i in range(n))
+for kind, (pre, params, call, ret) in finkinds.items():
+    for n in range(MAX + 1):
+        t = f"{kind}FinFn{n}"
+        news.append((kind + "Fin", n, t))
+        out.append(f"type {t} struct{{ {kind}Fn{n} }}\n")
+        out.append(f"func (f *{t}) ProcessElement(ctx context.Context, {pre}bf beam.BundleFinalization, {params}{emits(n)}) {ret} {{\n\tf.bf = bf\n\treturn f.{kind}Fn{n}.ProcessElement(ctx, {call}{args(n)})\n}}\n")
+
+out.append("// newFinFn returns the DoFn of a stage of the given kind with n boundary outputs that declares bundle finalization, or nil.")
+out.append("func newFinFn(kind stageKind, stream bool, n int, b stageBase) any {")
+out.append("\tif n < 0 || n > maxOutputs {\n\t\treturn nil\n\t}")
+out.append("\tswitch {")
+for kind, cond in [("stream", "stream"), ("source", "kind == stageSource"), ("script", "kind == stageScript"), ("grouped", "kind == stageGrouped || kind == stageCombined")]:
+    out.append(f"\tcase {cond}:")
+    out.append("\t\tswitch n {")
+    for n in range(MAX + 1):
+        inner = f"streamFn{n}{{streamBase{{stageBase: b}}}}" if kind == "stream" else f"{kind}Fn{n}{{stageBase: b}}"
+        out.append(f"\t\tcase {n}:\n\t\t\treturn &{kind}FinFn{n}{{{inner}}}")
+    out.append("\t\t}")
+out.append("\t}")
+out.append("\treturn nil")
+out.append("}\n")
+
 out.append("// newStreamFn returns the splittable DoFn of an unbounded source stage with n boundary outputs.")
 out.append("func newStreamFn(n int, b stageBase) any {")
 out.append("\tswitch n {")
