@@ -276,9 +276,10 @@ func TestSideInputCheckpointRestore(t *testing.T) {
 		}
 		want = append(want, fmt.Sprintf("%d cfg-v1 %s", i, m))
 	}
-	run := func(ctx context.Context, workers int) error {
+	// Feeds are unbounded: the first run is cancelled, the second stops (draining) once its input is idle.
+	run := func(ctx context.Context, workers int, idle time.Duration) error {
 		r := local.New(local.Config{Mode: local.Stream, Workers: workers, EpochInterval: 20 * time.Millisecond,
-			BatchWait: time.Millisecond, Checkpoints: store, Logger: quiet})
+			BatchWait: time.Millisecond, StopWhenIdle: idle, Checkpoints: store, Logger: quiet})
 		return r.Run(ctx, build())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -290,7 +291,7 @@ func TestSideInputCheckpointRestore(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // a few more micro-batches: nothing else may be emitted
 		cancel()
 	}()
-	require.ErrorIs(t, run(ctx, 2), context.Canceled)
+	require.ErrorIs(t, run(ctx, 2, 0), context.Canceled)
 	require.Len(t, res.Values(), 6, "minute 0 emitted, minute 1 held")
 
 	minuteFeed.Send("0", timed("minute-1", 60000))
@@ -301,7 +302,7 @@ func TestSideInputCheckpointRestore(t *testing.T) {
 	}
 	mainFeed.End("0")
 	mainFeed.End("1")
-	require.NoError(t, run(context.Background(), 3))
+	require.NoError(t, run(context.Background(), 3, 500*time.Millisecond))
 	require.ElementsMatch(t, want, res.Values())
 }
 
