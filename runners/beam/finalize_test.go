@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kappaflow/kappa/io/kafkaio"
+	"github.com/kappaflow/kappa/io/parquetio"
 	"github.com/kappaflow/kappa/pipeline"
 	"github.com/kappaflow/kappa/pipelinetest"
 	"github.com/kappaflow/kappa/runners/beam"
@@ -145,4 +147,41 @@ func TestFinalizedSinkAfterStatefulParDoRefused(t *testing.T) {
 	err := beam.New(beam.Config{}).Run(context.Background(), p)
 	require.ErrorContains(t, err, "commits in bundle finalization")
 	require.ErrorContains(t, err, "stateful ParDo")
+}
+
+type parquetRow struct {
+	K string `parquet:"k"`
+}
+
+// The sinks that cannot keep exactly-once per Beam bundle are refused before submission, each naming the sink:
+// io/parquetio (its Prepare reads the epoch's watermark and Final flag to complete folders) and kafkaio's
+// transactional sink (one open transaction per producer: a prepared bundle waiting for finalization would block
+// the next).
+func TestEpochSinksRefused(t *testing.T) {
+	tests := []struct {
+		name, sink string
+		write      func(s pipeline.Scope, col pipeline.PCollection[parquetRow])
+	}{
+		{"parquetio", "Write", func(s pipeline.Scope, col pipeline.PCollection[parquetRow]) {
+			parquetio.Write(s, col, parquetio.WriteConfig[parquetRow]{URL: t.TempDir()})
+		}},
+		{"kafkaio exactly-once", "Write", func(s pipeline.Scope, col pipeline.PCollection[parquetRow]) {
+			kafkaio.Write(s, col, kafkaio.WriteConfig[parquetRow]{Brokers: []string{"127.0.0.1:1"}, Topic: "out", ExactlyOnce: true, TransactionalID: "job"})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := pipeline.New()
+			s := p.Root()
+			tt.write(s, pipelinetest.Create(s, parquetRow{K: "a"}))
+			require.NoError(t, p.Err())
+			err := beam.Validate(p)
+			var ve *beam.ValidationError
+			require.ErrorAs(t, err, &ve)
+			require.Len(t, ve.Problems, 1, err.Error())
+			require.Equal(t, beam.FeatureEpochSink, ve.Problems[0].Feature)
+			require.Contains(t, ve.Problems[0].Transform, tt.sink)
+			require.Contains(t, err.Error(), "bundle finalization")
+		})
+	}
 }
