@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -365,4 +366,46 @@ func (f *sideLifecycleFn) ProcessElement(_ context.Context, e pipeline.Element[i
 	}
 	emit.Emit(e.Value)
 	return nil
+}
+
+// Batch ≡ stream for complete side windows, whatever the micro-batch size: the views-of-groupings pipeline run in
+// stream mode on 2 workers with random micro-batch sizes (the seed is logged) gives the batch results.
+func TestSideInputRandomMicroBatches(t *testing.T) {
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rnd := rand.New(rand.NewPCG(uint64(seed), 0))
+	events := sideEvents()
+	names := map[string]string{"a": "Alpha", "b": "Bravo", "c": "Charlie"}
+	build := func(s pipeline.Scope) pipeline.PCollection[string] {
+		ev := windowing.Into(s, pipelinetest.CreateTimed(s, events...), windowing.Fixed{Size: time.Minute})
+		total := transforms.AsSingleton(s, transforms.Sum(s, transforms.Map(s, ev, func(e sideEvent) int64 { return e.N })))
+		lookup := transforms.AsMap(s, pipelinetest.Create(s, pair("a", "Alpha"), pair("b", "Bravo"), pair("c", "Charlie")))
+		return transforms.MapWithSide(s, ev, func(e sideEvent, side transforms.Side) string {
+			tot, _ := total.Get(side)
+			name, _ := lookup.Lookup(side, e.Key)
+			return fmt.Sprintf("%d total=%d name=%s", e.N, tot, name)
+		}, total, lookup)
+	}
+	var want []string
+	for _, e := range events {
+		var tot int64
+		for _, x := range events {
+			if int64(x.Time)/60000 == int64(e.Time)/60000 {
+				tot += x.Value.N
+			}
+		}
+		want = append(want, fmt.Sprintf("%d total=%d name=%s", e.Value.N, tot, names[e.Value.Key]))
+	}
+	for i := range 4 {
+		cfg := local.Config{Mode: local.Stream, Workers: 2, BatchRecords: 1 + rnd.IntN(20), Logger: quiet}
+		if i == 0 {
+			cfg = local.Config{Workers: 2, Logger: quiet}
+		}
+		t.Run(fmt.Sprintf("%s/batch=%d", cfg.Mode, cfg.BatchRecords), func(t *testing.T) {
+			p := pipeline.New()
+			s := p.Root()
+			pipelinetest.Equals(s, build(s), want...)
+			pipelinetest.Run(t, p, cfg)
+		})
+	}
 }
