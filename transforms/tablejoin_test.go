@@ -243,3 +243,21 @@ func TestTableJoinCheckpointRestore(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkTableJoin joins b.N stream records with b.N/4 table updates over 10000 keys, in stream mode on 2
+// workers; it reports records per second.
+func BenchmarkTableJoin(b *testing.B) {
+	table, stream := tjEvents(1, 10000, max(b.N/4, 1), b.N)
+	p := pipeline.New()
+	s := p.Root()
+	st := pipeline.Read(s, pipelinetest.Source(stream, 1), pipeline.ReadName("stream"))
+	tb := pipeline.Read(s, pipelinetest.Source(table, 1), pipeline.ReadName("table"))
+	out := transforms.LeftTableJoin(s, st, tb)
+	pipelinetest.Collect(s, transforms.Filter(s, out, func(tjOut) bool { return false })) // measure the join, not a sink
+	b.ResetTimer()
+	start := time.Now()
+	if err := local.New(local.Config{Workers: 2, Mode: local.Stream, Logger: quiet}).Run(context.Background(), p); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+}
