@@ -51,6 +51,7 @@ const (
 	FeatureTestStreams     = "more than one test stream"
 	FeatureStageOutputs    = "too many keyed transforms fed by one stage"
 	FeatureCoder           = "element type without a coder"
+	FeatureSideInputs      = "side inputs (ParDoWithSide, MapWithSide)"
 )
 
 // Validate returns a *ValidationError listing every problem that stops p from running on Beam (Prism), or nil.
@@ -113,6 +114,10 @@ func Validate(p *pipeline.Pipeline) error {
 				add(t, FeatureCoder, "%v: give the type a coder (encoding.BinaryMarshaler) or change the key/value type", err)
 			}
 			checkKeyed(t, op.InputStrategy(), true, add)
+		case exec.KeyedOp:
+			// Every other keyed operator lacks a portable description; today that is the side-input ParDo, whose
+			// per-input watermarks and holds the Beam translation does not have.
+			add(t, FeatureSideInputs, "the Beam runner does not translate side inputs yet: join the side collection with transforms.TableJoin or CoGroupByKey, or use runners/local")
 		}
 	}
 	if len(probs) == 0 {

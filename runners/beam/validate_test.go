@@ -90,6 +90,13 @@ func TestValidateRefusesEachFeature(t *testing.T) {
 			keyed := transforms.KeyBy(s, pipelinetest.Create(s, 1, 2), func(v int) *int { return &v })
 			transforms.SumPerKey(s, transforms.Map(s, keyed, func(kv transforms.KV[*int, int]) transforms.KV[*int, int] { return kv }))
 		}},
+		{beam.FeatureSideInputs, "MapWithSide", func(s pipeline.Scope) {
+			names := transforms.AsMap(s, pipelinetest.Create(s, transforms.Pair("a", "Alpha")))
+			transforms.MapWithSide(s, pipelinetest.Create(s, "a"), func(k string, side transforms.Side) string {
+				v, _ := names.Lookup(side, k)
+				return v
+			}, names)
+		}},
 		{beam.FeatureStageOutputs, "Create", func(s pipeline.Scope) {
 			in := pipelinetest.Create(s, transforms.Pair("a", 1))
 			for range 11 {
