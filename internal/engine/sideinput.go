@@ -55,9 +55,11 @@ func sideWindowFn(main, st *windowing.Strategy) (func(pipeline.Window) pipeline.
 		if _, global := main.WindowFn().(windowing.Global); global {
 			return nil, fmt.Errorf("the main input is in the global window but the side input is windowed (%s): window them alike, or the side input globally", fn)
 		}
-		var buf []pipeline.Window
+		// The mapping is shared by every worker's consumer: no buffer outside the call (a shared one was a data
+		// race that gave wrong side windows with several workers).
 		return func(w pipeline.Window) pipeline.Window {
-			buf = fn.AssignWindows(buf[:0], w.MaxTimestamp())
+			var arr [8]pipeline.Window
+			buf := fn.AssignWindows(arr[:0], w.MaxTimestamp())
 			best := buf[0]
 			for _, x := range buf[1:] {
 				if x.Start > best.Start {
