@@ -196,9 +196,10 @@ func ExampleApproxCountDistinct() {
 	res := pipelinetest.Collect(s, transforms.ApproxCountDistinct(s, pipelinetest.Create(s, ids...)))
 	runExample(p)
 	est := res.Values()[0]
-	fmt.Println(est > 19_600 && est < 20_400, "(within 2% of 20000)")
+	// The default hash is seeded per process, so the estimate varies between runs (standard error ~0.8%).
+	fmt.Println(est > 19_000 && est < 21_000, "(within 5% of 20000)")
 	// Output:
-	// true (within 2% of 20000)
+	// true (within 5% of 20000)
 }
 
 func ExampleFlatMap() {
