@@ -46,7 +46,9 @@ func ExampleAfterWatermark() {
 	// what earlier panes reported, so each holds only the elements since the previous one.
 	p := pipeline.New()
 	s := p.Root()
-	at := func(sec int) pipelinetest.Timed[string] { return pipelinetest.At("ann", noon.Add(time.Duration(sec)*time.Second)) }
+	at := func(sec int) pipelinetest.Timed[string] {
+		return pipelinetest.At("ann", noon.Add(time.Duration(sec)*time.Second))
+	}
 	clicks := pipeline.Read(s, pipelinetest.Source([]pipelinetest.Timed[string]{at(10), at(20), at(30), at(70)}, 1))
 	perMinute := windowing.Into(s, clicks, windowing.Fixed{Size: time.Minute},
 		windowing.WithTrigger(windowing.AfterWatermark{Early: windowing.EveryN(2)}))

@@ -1,6 +1,6 @@
 // Package lint holds tests that enforce kappa's house rules on its own source (pebble's internal/lint idea):
 // the core packages use generics, not reflection; no code panics on purpose in the core; errors are wrapped
-// with %w.
+// with %w; every Go file is gofmt-formatted.
 package lint
 
 import (
