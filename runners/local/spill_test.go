@@ -184,8 +184,8 @@ func TestSpillKeepsRSSNearBudget(t *testing.T) {
 	}
 	t.Logf("peak RSS %d MiB with a %d MiB budget; %d entries spilled", kb>>10, budget>>20, spilled)
 	require.Greater(t, spilled, int64(1_000_000))
-	// In memory the same job peaks at ~354 MiB. Alone it peaks at 66–71 MiB; while make test runs other packages'
-	// tests beside it on 2 cores the GC lags and it reached 96–99 MiB (twice over 3× the budget), so the bound is 4×.
+	// In memory the same job peaks at ~354 MiB. docs/benchmarks.md recorded 66–71 MiB spilled; it now peaks at
+	// 94–99 MiB (alone and beside other tests; the growth is not investigated yet), over the old 3× bound.
 	require.Less(t, kb<<10, int64(4*budget), "peak RSS should stay near the budget")
 }
 
