@@ -16,6 +16,8 @@
 // Runnable Examples, which have no testing.TB, take a database with SharedDatabase; Main skips them when
 // PostgreSQL is missing.
 //
+// New starts a cluster for a program (the demo), which closes it; CreateDatabase gives it a database.
+//
 // Start gives a test a cluster of its own (stopped by t.Cleanup), which it may Stop and Resume to simulate an
 // outage.
 //

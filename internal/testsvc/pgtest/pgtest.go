@@ -135,6 +135,22 @@ func Start(tb testing.TB, opts ...Option) *Server {
 	return s
 }
 
+// New starts a cluster that the caller stops with Close: for programs without a testing.TB, such as the demo
+// (go run ./examples/analytics -postgres). It returns an error naming `make test-deps` when PostgreSQL is not
+// installed.
+func New(opts ...Option) (*Server, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	return start(bin, opts)
+}
+
+// CreateDatabase creates an empty database and returns its DSN.
+func (s *Server) CreateDatabase(name string) (string, error) {
+	return s.createDatabase(name)
+}
+
 var shared struct {
 	mu     sync.Mutex
 	inMain bool
