@@ -63,7 +63,10 @@ func OutOfOrderness(d time.Duration) ReadOption {
 }
 
 // IdleTimeout excludes a split from the source watermark once it has returned no records for d (Flink's
-// withIdleness), so an idle partition does not hold back every window. Default 0: never.
+// withIdleness), so an idle partition does not hold back every window. When every split of the source is idle,
+// the source stops holding back the transforms it feeds together with other, active sources (a rarely written
+// table topic joined with a stream, transforms.TableJoin); alone, its watermark stays where it was. Records an
+// idle source reads later may be behind the watermark there (late), as in Flink. Default 0: never.
 func IdleTimeout(d time.Duration) ReadOption {
 	return readOptionFunc(func(c *readConfig) { c.idle = d })
 }

@@ -393,6 +393,9 @@ type sinkNode struct {
 	op      exec.SinkOp
 	runners []exec.SinkRunner
 	srcs    []int
+	// wm is the watermark of the last epoch prepared: epochs report a watermark that never goes back, although
+	// the minimum over the sources can (a source coming back from idleness, see stageWatermark).
+	wm pipeline.Time
 }
 
 // plan classifies the operators, creates the exchanges and instantiates every operator on every worker.
@@ -413,7 +416,7 @@ func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 			srcIdx[t] = len(ru.sources)
 			ru.sources = append(ru.sources, newSource(t, op, cfg))
 		case exec.SinkOp:
-			sn := &sinkNode{t: t, op: op, runners: make([]exec.SinkRunner, cfg.Workers)}
+			sn := &sinkNode{t: t, op: op, runners: make([]exec.SinkRunner, cfg.Workers), wm: pipeline.MinTime}
 			sinkIdx[t] = sn
 			ru.sinks = append(ru.sinks, sn)
 		case exec.KeyedOp:
@@ -827,19 +830,33 @@ func (ru *run) flushProducers(w *exec.Worker) error {
 	return nil
 }
 
-// stageWatermark is the minimum watermark of the given sources (all sources when srcs is nil).
+// stageWatermark is the minimum watermark of the given sources (all sources when srcs is nil). Idle sources
+// (every split idle past the source's IdleTimeout) are left out while another of them is active, as Flink's
+// idleness does across the inputs of an operator: a rarely written table topic joined with a stream does not hold
+// the join back. When all of them are idle, it is the minimum over them. Records that an idle source reads later
+// may then be behind the watermark downstream (late).
 func (ru *run) stageWatermark(srcs []int) pipeline.Time {
-	wm := pipeline.MaxTime
+	active, idle, anyActive := pipeline.MaxTime, pipeline.MaxTime, false
+	add := func(s *source) {
+		if s.idle {
+			idle = min(idle, s.wm)
+			return
+		}
+		active, anyActive = min(active, s.wm), true
+	}
 	if srcs == nil {
 		for _, s := range ru.sources {
-			wm = min(wm, s.wm)
+			add(s)
 		}
-		return wm
+	} else {
+		for _, i := range srcs {
+			add(ru.sources[i])
+		}
 	}
-	for _, i := range srcs {
-		wm = min(wm, ru.sources[i].wm)
+	if anyActive {
+		return active
 	}
-	return wm
+	return idle
 }
 
 // commitEpoch ends an epoch: sinks stage what they wrote and, once that is durable, publish it; then sources
@@ -904,10 +921,13 @@ func (ru *run) hook(step string) {
 // then sink.
 func (ru *run) prepareSinks(ctx context.Context, final bool) ([][][]byte, error) {
 	tokens := make([][][]byte, len(ru.workers))
+	for _, s := range ru.sinks {
+		s.wm = max(s.wm, ru.sinkWatermark(s))
+	}
 	err := ru.parallel(func(w *exec.Worker) error {
 		tokens[w.Index] = make([][]byte, len(ru.sinks))
 		for i, s := range ru.sinks {
-			e := pipeline.Epoch{ID: ru.epoch, Watermark: ru.sinkWatermark(s), Final: final}
+			e := pipeline.Epoch{ID: ru.epoch, Watermark: s.wm, Final: final}
 			tok, err := s.runners[w.Index].Prepare(ctx, e)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.t.Name(), err)

@@ -31,15 +31,18 @@ type split struct {
 }
 
 type source struct {
-	t             *pipeline.Transform
-	op            exec.SourceOp
-	name          string
-	bounded       bool
-	outs, dlqs    []any
-	splits        []*split
-	known         map[string]*split
-	wm            pipeline.Time
-	ended         bool
+	t          *pipeline.Transform
+	op         exec.SourceOp
+	name       string
+	bounded    bool
+	outs, dlqs []any
+	splits     []*split
+	known      map[string]*split
+	wm         pipeline.Time
+	ended      bool
+	// idle: in stream mode every split of the source has been idle past its IdleTimeout, so the source does not
+	// hold back the stages it feeds while another source feeding them is active (stageWatermark).
+	idle          bool
 	lastDiscovery time.Time
 	load          []int64 // per worker: assigned split sizes (for balancing)
 	readThisStep  int64
@@ -200,6 +203,7 @@ func (s *source) updateWatermark(cfg Config, now time.Time, drain bool) {
 	s.dead, s.future = dead, future
 	s.readThisStep, s.bytesThisStep = recs-s.records, bytes-s.bytes
 	s.records, s.bytes = recs, bytes
+	s.idle = false
 	if drain || allDone {
 		s.wm, s.ended = pipeline.MaxTime, true
 		return
@@ -237,7 +241,7 @@ func (s *source) updateWatermark(cfg Config, now time.Time, drain bool) {
 		wm, any = min(wm, w), true
 	}
 	if !any && anyIdle {
-		wm, any = idleMax, true
+		wm, any, s.idle = idleMax, true, true
 	}
 	if any && wm > s.wm {
 		s.wm = wm

@@ -110,6 +110,40 @@ func TestIdleSplitDoesNotHoldWatermark(t *testing.T) {
 	}
 }
 
+// A whole source goes idle (a rarely written table topic): with an idle timeout it stops holding back the
+// stages it feeds together with an active source, as Flink's idleness does across an operator's inputs, and the
+// windows fire with the active source; without one, it holds them back. Failed before (the idle source's
+// watermark stayed at its last record's time).
+func TestIdleSourceDoesNotHoldOtherSources(t *testing.T) {
+	for _, idle := range []time.Duration{0, time.Second} {
+		t.Run(fmt.Sprint(idle), func(t *testing.T) {
+			active := pipelinetest.NewFeed[kv]("a")
+			for i := range 300 {
+				active.Send("a", pipelinetest.AtMillis(kv{Key: "k", Value: 1}, int64(i)*1000))
+			}
+			table := pipelinetest.NewFeed[kv]("t")
+			table.Send("t", pipelinetest.AtMillis(kv{Key: "k", Value: 1}, 0))
+			p := pipeline.New()
+			s := p.Root()
+			a := pipeline.Read(s, pipeline.Source[kv](active), pipeline.ReadName("Active"))
+			b := pipeline.Read(s, pipeline.Source[kv](table), pipeline.IdleTimeout(idle), pipeline.ReadName("Table"))
+			sums := transforms.SumPerKey(s, windowing.Into(s, transforms.Flatten(s, a, b), windowing.Fixed{Size: time.Minute}))
+			got := pipelinetest.Collect(s, sums)
+			clock := newTickClock(100 * time.Millisecond)
+			runFor(t, p, streamCfg(clock), clock, 30*time.Second)
+			var starts []string
+			for _, e := range got.Elements() {
+				starts = append(starts, fmt.Sprintf("%s=%d", e.Window.Start.Std().Format("15:04"), e.Value.Value))
+			}
+			if idle == 0 {
+				require.Empty(t, starts)
+				return
+			}
+			require.ElementsMatch(t, []string{"00:00=61", "00:01=60", "00:02=60", "00:03=60"}, starts)
+		})
+	}
+}
+
 // A split added while the job runs is discovered; a child split is read only after its parent has ended.
 func TestSplitDiscoveryAndParentOrder(t *testing.T) {
 	feed := pipelinetest.NewFeed[kv]("parent")
