@@ -35,8 +35,8 @@ import (
 // Main elements that wait are held by the transform and hold back the watermark downstream, so what they emit is
 // not late; they and the side inputs' contents are in checkpoints. docs/sideinputs.md has the details.
 
-// View is a side input: a collection a ParDoWithSide reads per window. AsSingleton, AsIter, AsMap and AsMultiMap
-// make them; read one inside the DoFn through its typed accessor, with the Side the DoFn was given.
+// View is a side input: a collection a ParDoWithSide reads per window. AsSingleton, AsIter, AsMap, AsMultiMap and
+// AsTable make them; read one inside the DoFn through its typed accessor, with the Side the DoFn was given.
 type View interface {
 	viewDef() *viewDef
 }
@@ -70,7 +70,11 @@ type Side struct {
 func (s Side) contents(d *viewDef) any {
 	for i, x := range s.defs {
 		if x == d && d != nil {
-			return s.vals.View(i)
+			v := s.vals.View(i)
+			if sc, ok := v.(interface{ sideContents() any }); ok { // Snapshots: the current snapshot's contents
+				return sc.sideContents()
+			}
+			return v
 		}
 	}
 	if s.vals != nil {
@@ -129,9 +133,11 @@ type MapView[K comparable, V any] struct{ d *viewDef }
 
 // AsMap views a keyed collection as a map per window: each key's value from its latest pane (the last to arrive
 // within a pane). Beam fails on a key with several values; kappa keeps the latest, so a changelog read as AsMap is
-// the table of its latest values (deletions are not modelled: use JoinTable for a changelog with tombstones).
-func AsMap[K comparable, V any](s pipeline.Scope, col pipeline.PCollection[KV[K, V]]) MapView[K, V] {
-	return MapView[K, V]{d: newView(s, "AsMap", col, func() engine.SideContents[KV[K, V]] { return &engine.MapContents[K, V]{} })}
+// the table of its latest values (deletions are not modelled: use AsTable for a changelog with tombstones). With
+// Snapshots, a higher pane index replaces the whole map (for snapshots of a table, such as io/refresh emits).
+func AsMap[K comparable, V any](s pipeline.Scope, col pipeline.PCollection[KV[K, V]], opts ...ViewOption) MapView[K, V] {
+	o := applyViewOptions(opts)
+	return MapView[K, V]{d: newView(s, "AsMap", col, withSnapshots(o, func() engine.SideContents[KV[K, V]] { return &engine.MapContents[K, V]{} }))}
 }
 
 func (v MapView[K, V]) viewDef() *viewDef { return v.d }
@@ -158,9 +164,10 @@ func (v MapView[K, V]) Len(side Side) int {
 type MultiMapView[K comparable, V any] struct{ d *viewDef }
 
 // AsMultiMap views a keyed collection as a multimap per window: each key's values from its latest pane, in
-// arrival order.
-func AsMultiMap[K comparable, V any](s pipeline.Scope, col pipeline.PCollection[KV[K, V]]) MultiMapView[K, V] {
-	return MultiMapView[K, V]{d: newView(s, "AsMultiMap", col, func() engine.SideContents[KV[K, V]] { return &engine.MultiMapContents[K, V]{} })}
+// arrival order. With Snapshots, a higher pane index replaces the whole multimap.
+func AsMultiMap[K comparable, V any](s pipeline.Scope, col pipeline.PCollection[KV[K, V]], opts ...ViewOption) MultiMapView[K, V] {
+	o := applyViewOptions(opts)
+	return MultiMapView[K, V]{d: newView(s, "AsMultiMap", col, withSnapshots(o, func() engine.SideContents[KV[K, V]] { return &engine.MultiMapContents[K, V]{} }))}
 }
 
 func (v MultiMapView[K, V]) viewDef() *viewDef { return v.d }
@@ -227,7 +234,7 @@ func parDoWithSide[In, Out any](s pipeline.Scope, name string, col pipeline.PCol
 			d = v.viewDef()
 		}
 		if d == nil {
-			s.Errorf("%s: side input %d is not a valid view (made by AsSingleton, AsIter, AsMap or AsMultiMap)", name, i)
+			s.Errorf("%s: side input %d is not a valid view (made by AsSingleton, AsIter, AsMap, AsMultiMap or AsTable)", name, i)
 			return pipeline.PCollection[Out]{}
 		}
 		defs = append(defs, d)
