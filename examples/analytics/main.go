@@ -3,7 +3,8 @@
 //
 //	go run ./examples/analytics                          # 2000 generated views over 5 minutes (make demo)
 //	go run ./examples/analytics -n 100000 -minutes 60 -seed 7 -out /tmp/views -format jsonl
-//	go run ./examples/analytics -kappa                   # live over Kafka and replayed from Parquet, side by side
+//	go run ./examples/analytics -kappa                   # analytics-on-write end to end (make demo), see kappa.go
+//	go run ./examples/analytics -kappa -pg postgres://user@host/db   # into an existing PostgreSQL
 //
 // The pipeline is BuildPageViews (pageviews.go); the events come from a deterministic generator (generate.go) and
 // the rows go to a FileSink (filesink.go) that publishes each file atomically, exactly once. Unique users are
@@ -41,6 +42,7 @@ type options struct {
 	workers int
 	kappa   bool
 	status  string
+	pg      string
 	job     *jobcli.Flags // the job flags (-mode, -workers, -status, -log-level …) when run from the command line
 }
 
@@ -56,6 +58,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "output directory (default: a new temporary directory)")
 	flag.StringVar(&o.format, "format", "csv", "output format: csv or jsonl")
 	flag.BoolVar(&o.kappa, "kappa", false, "the Kappa demo: publish the views to an embedded Kafka broker and archive them as Parquet, run the pipeline live over Kafka and as a replay over the archive, print both side by side (-out names the archive folder)")
+	flag.StringVar(&o.pg, "pg", "", "with -kappa, the PostgreSQL database the live job upserts its rows into: a DSN, \"off\", or \"\" (default) to start a private cluster in a temporary folder when PostgreSQL is installed and go without it otherwise")
 	// -mode, -workers, -status, -checkpoint, -log-level … and the signals and exit codes of every kappa job (jobcli).
 	// With -kappa, -status serves the live job's status page (default 127.0.0.1:0: a free port).
 	job := jobcli.Register(flag.CommandLine, jobcli.Flags{Mode: "batch", LogLevel: "warn"})

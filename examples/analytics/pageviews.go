@@ -10,9 +10,9 @@ import (
 
 // PageView is one page-view event.
 type PageView struct {
-	URL  string    `json:"url" parquet:"url"`
-	User string    `json:"user" parquet:"user"`
-	At   time.Time `json:"at" parquet:"at,timestamp(millisecond)"`
+	URL  string    `json:"url" parquet:"url" avro:"url"`
+	User string    `json:"user" parquet:"user" avro:"user"`
+	At   time.Time `json:"at" parquet:"at,timestamp(millisecond)" avro:"at"`
 }
 
 // Row is the traffic of one URL in one minute of event time.

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kappaflow/kappa/pipeline"
+	"github.com/kappaflow/kappa/pipelinetest"
+	"github.com/kappaflow/kappa/runners/local"
+)
+
+// plainEnriched computes BuildEnrichedPageViews' rows with plain loops: each view takes the category of the
+// latest change of its URL at or before its time (the last one listed among changes at the same time).
+func plainEnriched(views []PageView, changes []URLChange) []EnrichedRow {
+	type key struct {
+		minute        time.Time
+		url, category string
+	}
+	count := map[key]int64{}
+	users := map[key]map[string]bool{}
+	for _, v := range views {
+		category, at := Unknown, time.Time{}
+		for _, c := range changes {
+			if c.URL != v.URL || c.At.After(v.At) || c.At.Before(at) {
+				continue
+			}
+			at, category = c.At, c.Info.Category
+			if c.Deleted {
+				category = Unknown
+			}
+		}
+		k := key{v.At.Truncate(time.Minute), v.URL, category}
+		count[k]++
+		if users[k] == nil {
+			users[k] = map[string]bool{}
+		}
+		users[k][v.User] = true
+	}
+	var out []EnrichedRow
+	for k, n := range count {
+		out = append(out, EnrichedRow{Minute: k.minute, URL: k.url, Category: k.category, Views: n, UniqueUsers: int64(len(users[k]))})
+	}
+	slices.SortFunc(out, compareEnriched)
+	return out
+}
+
+// The enriched job equals the plain-Go computation in batch and in stream mode, with one and several workers and
+// any micro-batch size: each view gets the category valid at its event time, whatever order the table's changes
+// and the views arrive in.
+func TestBuildEnrichedPageViewsEqualsPlainGo(t *testing.T) {
+	gen := Generator{N: 3000, Seed: 11, Start: start, Span: 5 * time.Minute, Users: 60, Parts: 3}
+	var views []PageView
+	for i := range gen.N {
+		views = append(views, gen.View(i))
+	}
+	changes := URLChanges(start)
+	want := plainEnriched(views, changes)
+	// The history must show each kind of change: a URL unknown, then known (/careers), recategorized
+	// (/blog/kappa-1.0) and deleted (/pricing).
+	categories := map[string][]string{}
+	for _, r := range want {
+		if c := categories[r.URL]; len(c) == 0 || c[len(c)-1] != r.Category {
+			categories[r.URL] = append(categories[r.URL], r.Category)
+		}
+	}
+	require.Equal(t, []string{Unknown, "company"}, categories["/careers"])
+	require.Equal(t, []string{"blog", "docs"}, categories["/blog/kappa-1.0"])
+	require.Equal(t, []string{"sales", Unknown}, categories["/pricing"])
+
+	for _, tc := range []struct {
+		name string
+		cfg  local.Config
+	}{
+		{"batch/1", local.Config{Workers: 1}},
+		{"batch/4", local.Config{Workers: 4}},
+		{"stream/2/batch=7", local.Config{Workers: 2, Mode: local.Stream, BatchRecords: 7}},
+		{"stream/3/batch=500", local.Config{Workers: 3, Mode: local.Stream, BatchRecords: 500}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := pipeline.New()
+			s := p.Root()
+			var timed []pipelinetest.Timed[URLChange]
+			for _, c := range slices.Backward(changes) { // arrival order does not matter, only times
+				timed = append(timed, pipelinetest.At(c, c.At))
+			}
+			urls := tableOf(s, pipelinetest.CreateTimed(s, timed...))
+			rows := BuildEnrichedPageViews(s, gen.Read(s), urls)
+			got := pipelinetest.Collect(s, rows)
+			pipelinetest.Run(t, p, tc.cfg)
+			values := got.Values()
+			slices.SortFunc(values, compareEnriched)
+			require.Equal(t, want, values)
+		})
+	}
+}
