@@ -320,7 +320,7 @@ func (s *splitRunner[T]) Read(ctx context.Context, lim Limits, out, dlq any) (n 
 			if f.Source == "" {
 				f.Source = s.src
 			}
-			if d == nil {
+			if d == nil || errors.Is(f.Err, ErrUnavailable) { // no dead letters, or not the record's fault: fail
 				return len(vals), s.b.Bytes, maxTime, s.b.Watermark, f
 			}
 			s.deadLettered++

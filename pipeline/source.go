@@ -108,6 +108,13 @@ func (b *Batch[T]) Reset() {
 	b.Watermark = MinTime
 }
 
+// ErrUnavailable marks a failure that is not the record's fault: a service its decoding needs (a schema
+// registry, a lookup service) did not answer. A decoder wraps it in its error (schemareg.ErrRegistry does), and
+// the read then fails with the *RecordError instead of sending the record to the dead-letter output, even when
+// the source has one: the record is good, and must not be set aside with the malformed ones. Run the job from its
+// last checkpoint once the service is back: the record is read again.
+var ErrUnavailable = errors.New("a service the record needs is unavailable")
+
 // RecordError is a record that could not be read or processed, with where it came from. It is what a dead-letter
 // output receives.
 type RecordError struct {

@@ -43,13 +43,14 @@
 // (the writer schema cannot be read into T, or the registry refused a registration), ErrUndecodable (the payload
 // does not decode) or ErrRegistry (no answer within Timeout). Used as a kafkaio decoder, a failing record
 // becomes a *pipeline.RecordError with the topic, partition, offset and the reason, which goes to the dead-letter
-// output of kafkaio.ReadWithDeadLetters, or fails the job with kafkaio.Read.
+// output of kafkaio.ReadWithDeadLetters, or fails the job with kafkaio.Read — except ErrRegistry, which is not
+// the record's fault: it wraps pipeline.ErrUnavailable, so the job fails on it even with a dead-letter output.
 //
 // Registry requests that fail in transport, with 5xx, 408 or 429 are retried with backoff for up to the
 // config's Timeout (30 s by default); a 404 is final. An unknown id is remembered for a minute, so a run of
-// records carrying it costs one request. Note that a registry down for longer than Timeout makes the records
-// that need a not-yet-cached id fail with ErrRegistry, which dead-letters them like bad records: give Timeout the
-// length of the outages the job must ride out.
+// records carrying it costs one request. A registry down for longer than Timeout makes the first record that
+// needs a not-yet-cached id fail the job with ErrRegistry (never a dead letter: the record is good); the job
+// resumes from its last checkpoint once restarted. Give Timeout the length of the outages the job must ride out.
 //
 // # Protobuf schemas
 //

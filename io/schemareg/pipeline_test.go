@@ -102,3 +102,48 @@ func TestKafkaPipeline(t *testing.T) {
 		})
 	}
 }
+
+// A registry outage longer than Timeout is not the record's fault: the read fails with ErrRegistry (and
+// pipeline.ErrUnavailable) even with a dead-letter output, and nothing is dead-lettered; once the registry is back
+// the same records decode. Failed before: the record went to the dead-letter output and the job went on.
+func TestRegistryOutageFailsRatherThanDeadLetters(t *testing.T) {
+	t.Parallel()
+	reg := srtest.Start(t)
+	cl := reg.Client(t)
+	kc := kafkatest.Start(t, kafkatest.Topic("views", 1))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	enc := newAvro[viewV1](t, cl, schemareg.AvroConfig{Schema: viewV1Schema, Topic: "views", Register: true})
+	var recs []kafkatest.Record
+	for _, v := range []viewV1{{URL: "/a", Millis: 1}, {URL: "/b", Millis: 2}} {
+		m, err := enc.Encode(v)
+		require.NoError(t, err)
+		recs = append(recs, kafkatest.Record{Value: m.Value})
+	}
+	kc.Produce(t, "views", recs...)
+
+	read := func() (vals []viewV1, dead []*pipeline.RecordError, err error) {
+		dec := newAvro[viewV1](t, cl, schemareg.AvroConfig{Schema: viewV1Schema, Timeout: 200 * time.Millisecond, Logger: quiet})
+		p := pipeline.New()
+		s := p.Root()
+		v, d := kafkaio.ReadWithDeadLetters(s, kafkaio.ReadConfig[viewV1]{Brokers: kc.Brokers, Topic: "views", Bounded: true, Decode: dec.Decode, Logger: quiet})
+		got, dl := pipelinetest.Collect(s, v), pipelinetest.Collect(s.Scope("dead"), d)
+		err = local.New(local.Config{Workers: 1, Logger: quiet}).Run(ctx, p)
+		return got.Values(), dl.Values(), err
+	}
+
+	reg.SetDown(true)
+	_, dead, err := read()
+	require.ErrorIs(t, err, schemareg.ErrRegistry)
+	require.ErrorIs(t, err, pipeline.ErrUnavailable)
+	var re *pipeline.RecordError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, "partition 0 offset 0", re.Location)
+	require.Empty(t, dead, "a good record is never dead-lettered because the registry is down")
+
+	reg.SetDown(false)
+	vals, dead, err := read()
+	require.NoError(t, err)
+	require.Empty(t, dead)
+	require.ElementsMatch(t, []viewV1{{URL: "/a", Millis: 1}, {URL: "/b", Millis: 2}}, vals)
+}

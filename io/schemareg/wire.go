@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/kappaflow/kappa/pipeline"
 )
 
 // The reasons a record fails to decode or a value fails to encode; errors returned by the codecs match one of them
@@ -22,8 +24,8 @@ var (
 	// Avro, invalid Protobuf, JSON that does not parse or validate), or a value does not encode with it.
 	ErrUndecodable = errors.New("undecodable payload")
 	// ErrRegistry: the registry failed (5xx, transport errors) for the whole Timeout, or answered an unexpected
-	// error.
-	ErrRegistry = errors.New("schema registry request failed")
+	// error. It wraps pipeline.ErrUnavailable: a source fails on such a record rather than dead-lettering it.
+	ErrRegistry error = registryError{}
 )
 
 // headerLen is the magic byte and the 4-byte schema id.
@@ -89,3 +91,10 @@ func appendIndex(dst []byte, idx []int) []byte {
 	}
 	return dst
 }
+
+// registryError is ErrRegistry: its message, and pipeline.ErrUnavailable underneath.
+type registryError struct{}
+
+func (registryError) Error() string { return "schema registry request failed" }
+
+func (registryError) Unwrap() error { return pipeline.ErrUnavailable }
