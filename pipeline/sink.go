@@ -23,6 +23,13 @@ type Shard struct {
 	Index int
 	// Count is the number of shards.
 	Count int
+	// Bundles is true when the runner prepares and commits the writer per bundle of its own rather than per
+	// checkpoint epoch (runners/beam): Index is then unique only among the writers of one process and Count is no
+	// fixed number of shards, the IDs of Prepare's epochs count this writer's bundles (from 0 for every writer),
+	// their Watermark is MinTime and Final false, and a writer never commits the token of another writer's failed
+	// bundle. A sink that commits in Beam's bundle finalization (beam.FinalizedSink) names what it stages by
+	// something unique to the writer, not by Index and epoch.
+	Bundles bool
 }
 
 // Epoch describes the end of an epoch to Prepare.
