@@ -246,3 +246,35 @@ func keyedOrWindowedDownstream(t *pipeline.Transform) *pipeline.Transform {
 	}
 	return walk(t)
 }
+
+// SideOp is the portable description of a ParDo with side inputs (transforms.ParDoWithSide, MapWithSide): input 0
+// is the main input, input i+1 side input i. A portable engine brings every main element together with the side
+// elements of the side windows it maps to, and the operator builds the views from them (SideKinds).
+type SideOp interface {
+	// MainStrategy returns the main input's *windowing.Strategy.
+	MainStrategy() any
+	// SideStrategies returns each side input's *windowing.Strategy.
+	SideStrategies() []any
+	// SideKinds names each side input's view kind ("AsMap", …).
+	SideKinds() []string
+	// MapWindow returns the window of side input i that main window w maps to.
+	MapWindow(i int, w pipeline.Window) pipeline.Window
+	// NewPortable returns the DoFn runner for one worker; outs[i] is a Pusher of output i's type.
+	NewPortable(w *Worker, outs []any) (PortableSide, error)
+}
+
+// PortableSide runs a DoFn with side inputs on one worker of a portable engine, which builds the views of each
+// main window from the side elements it gives it. Its Lifecycle calls the DoFn's Setup and Teardown.
+type PortableSide interface {
+	Lifecycle
+	// Main returns a Pusher of the main input's element type: each element pushed is processed at once with the
+	// views of the last SetViews.
+	Main() any
+	// SetViews sets the contents of each side input's window (built with NewViewBuilder; nil: an empty window)
+	// for the main elements pushed next.
+	SetViews(views []any)
+	// NewViewBuilder returns, for side input i, a Pusher of its element type that applies side elements to the
+	// contents being built (the view's latest-pane rule: push them in arrival order, with their panes), and
+	// take, which returns the contents built (nil when nothing was pushed) and starts new ones.
+	NewViewBuilder(i int) (fill any, take func() any, err error)
+}

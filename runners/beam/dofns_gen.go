@@ -990,6 +990,1062 @@ func (f *streamFn10) FinishBundle(ctx context.Context, e0 func(beam.EventTime, [
 	return f.finishBundle(ctx)
 }
 
+type sideFn1x0 struct{ stageBase }
+
+func (f *sideFn1x0) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn1x0) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn1x0) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool) error {
+	f.set()
+	return f.pushSide(w, v, s0)
+}
+
+func (f *sideFn1x0) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool) error {
+	f.set()
+	return f.finishBundle(ctx)
+}
+
+type sideFn1x1 struct{ stageBase }
+
+func (f *sideFn1x1) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn1x1) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn1x1) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0)
+	return f.pushSide(w, v, s0)
+}
+
+func (f *sideFn1x1) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0)
+	return f.finishBundle(ctx)
+}
+
+type sideFn1x2 struct{ stageBase }
+
+func (f *sideFn1x2) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn1x2) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn1x2) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1)
+	return f.pushSide(w, v, s0)
+}
+
+func (f *sideFn1x2) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1)
+	return f.finishBundle(ctx)
+}
+
+type sideFn1x3 struct{ stageBase }
+
+func (f *sideFn1x3) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn1x3) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn1x3) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2)
+	return f.pushSide(w, v, s0)
+}
+
+func (f *sideFn1x3) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2)
+	return f.finishBundle(ctx)
+}
+
+type sideFn1x4 struct{ stageBase }
+
+func (f *sideFn1x4) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn1x4) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn1x4) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3)
+	return f.pushSide(w, v, s0)
+}
+
+func (f *sideFn1x4) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3)
+	return f.finishBundle(ctx)
+}
+
+type sideFn1x5 struct{ stageBase }
+
+func (f *sideFn1x5) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn1x5) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn1x5) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4)
+	return f.pushSide(w, v, s0)
+}
+
+func (f *sideFn1x5) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4)
+	return f.finishBundle(ctx)
+}
+
+type sideFn1x6 struct{ stageBase }
+
+func (f *sideFn1x6) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn1x6) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn1x6) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5)
+	return f.pushSide(w, v, s0)
+}
+
+func (f *sideFn1x6) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5)
+	return f.finishBundle(ctx)
+}
+
+type sideFn1x7 struct{ stageBase }
+
+func (f *sideFn1x7) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn1x7) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn1x7) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6)
+	return f.pushSide(w, v, s0)
+}
+
+func (f *sideFn1x7) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6)
+	return f.finishBundle(ctx)
+}
+
+type sideFn1x8 struct{ stageBase }
+
+func (f *sideFn1x8) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn1x8) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn1x8) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7)
+	return f.pushSide(w, v, s0)
+}
+
+func (f *sideFn1x8) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7)
+	return f.finishBundle(ctx)
+}
+
+type sideFn1x9 struct{ stageBase }
+
+func (f *sideFn1x9) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn1x9) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn1x9) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8)
+	return f.pushSide(w, v, s0)
+}
+
+func (f *sideFn1x9) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8)
+	return f.finishBundle(ctx)
+}
+
+type sideFn1x10 struct{ stageBase }
+
+func (f *sideFn1x10) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn1x10) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn1x10) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte), e9 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8, e9)
+	return f.pushSide(w, v, s0)
+}
+
+func (f *sideFn1x10) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte), e9 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8, e9)
+	return f.finishBundle(ctx)
+}
+
+type sideFn2x0 struct{ stageBase }
+
+func (f *sideFn2x0) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn2x0) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn2x0) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool) error {
+	f.set()
+	return f.pushSide(w, v, s0, s1)
+}
+
+func (f *sideFn2x0) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool) error {
+	f.set()
+	return f.finishBundle(ctx)
+}
+
+type sideFn2x1 struct{ stageBase }
+
+func (f *sideFn2x1) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn2x1) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn2x1) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0)
+	return f.pushSide(w, v, s0, s1)
+}
+
+func (f *sideFn2x1) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0)
+	return f.finishBundle(ctx)
+}
+
+type sideFn2x2 struct{ stageBase }
+
+func (f *sideFn2x2) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn2x2) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn2x2) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1)
+	return f.pushSide(w, v, s0, s1)
+}
+
+func (f *sideFn2x2) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1)
+	return f.finishBundle(ctx)
+}
+
+type sideFn2x3 struct{ stageBase }
+
+func (f *sideFn2x3) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn2x3) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn2x3) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2)
+	return f.pushSide(w, v, s0, s1)
+}
+
+func (f *sideFn2x3) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2)
+	return f.finishBundle(ctx)
+}
+
+type sideFn2x4 struct{ stageBase }
+
+func (f *sideFn2x4) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn2x4) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn2x4) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3)
+	return f.pushSide(w, v, s0, s1)
+}
+
+func (f *sideFn2x4) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3)
+	return f.finishBundle(ctx)
+}
+
+type sideFn2x5 struct{ stageBase }
+
+func (f *sideFn2x5) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn2x5) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn2x5) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4)
+	return f.pushSide(w, v, s0, s1)
+}
+
+func (f *sideFn2x5) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4)
+	return f.finishBundle(ctx)
+}
+
+type sideFn2x6 struct{ stageBase }
+
+func (f *sideFn2x6) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn2x6) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn2x6) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5)
+	return f.pushSide(w, v, s0, s1)
+}
+
+func (f *sideFn2x6) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5)
+	return f.finishBundle(ctx)
+}
+
+type sideFn2x7 struct{ stageBase }
+
+func (f *sideFn2x7) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn2x7) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn2x7) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6)
+	return f.pushSide(w, v, s0, s1)
+}
+
+func (f *sideFn2x7) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6)
+	return f.finishBundle(ctx)
+}
+
+type sideFn2x8 struct{ stageBase }
+
+func (f *sideFn2x8) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn2x8) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn2x8) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7)
+	return f.pushSide(w, v, s0, s1)
+}
+
+func (f *sideFn2x8) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7)
+	return f.finishBundle(ctx)
+}
+
+type sideFn2x9 struct{ stageBase }
+
+func (f *sideFn2x9) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn2x9) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn2x9) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8)
+	return f.pushSide(w, v, s0, s1)
+}
+
+func (f *sideFn2x9) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8)
+	return f.finishBundle(ctx)
+}
+
+type sideFn2x10 struct{ stageBase }
+
+func (f *sideFn2x10) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn2x10) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn2x10) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte), e9 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8, e9)
+	return f.pushSide(w, v, s0, s1)
+}
+
+func (f *sideFn2x10) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte), e9 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8, e9)
+	return f.finishBundle(ctx)
+}
+
+type sideFn3x0 struct{ stageBase }
+
+func (f *sideFn3x0) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn3x0) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn3x0) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool) error {
+	f.set()
+	return f.pushSide(w, v, s0, s1, s2)
+}
+
+func (f *sideFn3x0) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool) error {
+	f.set()
+	return f.finishBundle(ctx)
+}
+
+type sideFn3x1 struct{ stageBase }
+
+func (f *sideFn3x1) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn3x1) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn3x1) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0)
+	return f.pushSide(w, v, s0, s1, s2)
+}
+
+func (f *sideFn3x1) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0)
+	return f.finishBundle(ctx)
+}
+
+type sideFn3x2 struct{ stageBase }
+
+func (f *sideFn3x2) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn3x2) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn3x2) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1)
+	return f.pushSide(w, v, s0, s1, s2)
+}
+
+func (f *sideFn3x2) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1)
+	return f.finishBundle(ctx)
+}
+
+type sideFn3x3 struct{ stageBase }
+
+func (f *sideFn3x3) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn3x3) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn3x3) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2)
+	return f.pushSide(w, v, s0, s1, s2)
+}
+
+func (f *sideFn3x3) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2)
+	return f.finishBundle(ctx)
+}
+
+type sideFn3x4 struct{ stageBase }
+
+func (f *sideFn3x4) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn3x4) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn3x4) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3)
+	return f.pushSide(w, v, s0, s1, s2)
+}
+
+func (f *sideFn3x4) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3)
+	return f.finishBundle(ctx)
+}
+
+type sideFn3x5 struct{ stageBase }
+
+func (f *sideFn3x5) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn3x5) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn3x5) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4)
+	return f.pushSide(w, v, s0, s1, s2)
+}
+
+func (f *sideFn3x5) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4)
+	return f.finishBundle(ctx)
+}
+
+type sideFn3x6 struct{ stageBase }
+
+func (f *sideFn3x6) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn3x6) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn3x6) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5)
+	return f.pushSide(w, v, s0, s1, s2)
+}
+
+func (f *sideFn3x6) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5)
+	return f.finishBundle(ctx)
+}
+
+type sideFn3x7 struct{ stageBase }
+
+func (f *sideFn3x7) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn3x7) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn3x7) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6)
+	return f.pushSide(w, v, s0, s1, s2)
+}
+
+func (f *sideFn3x7) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6)
+	return f.finishBundle(ctx)
+}
+
+type sideFn3x8 struct{ stageBase }
+
+func (f *sideFn3x8) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn3x8) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn3x8) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7)
+	return f.pushSide(w, v, s0, s1, s2)
+}
+
+func (f *sideFn3x8) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7)
+	return f.finishBundle(ctx)
+}
+
+type sideFn3x9 struct{ stageBase }
+
+func (f *sideFn3x9) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn3x9) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn3x9) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8)
+	return f.pushSide(w, v, s0, s1, s2)
+}
+
+func (f *sideFn3x9) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8)
+	return f.finishBundle(ctx)
+}
+
+type sideFn3x10 struct{ stageBase }
+
+func (f *sideFn3x10) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn3x10) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn3x10) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte), e9 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8, e9)
+	return f.pushSide(w, v, s0, s1, s2)
+}
+
+func (f *sideFn3x10) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte), e9 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8, e9)
+	return f.finishBundle(ctx)
+}
+
+type sideFn4x0 struct{ stageBase }
+
+func (f *sideFn4x0) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn4x0) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn4x0) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool) error {
+	f.set()
+	return f.pushSide(w, v, s0, s1, s2, s3)
+}
+
+func (f *sideFn4x0) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool) error {
+	f.set()
+	return f.finishBundle(ctx)
+}
+
+type sideFn4x1 struct{ stageBase }
+
+func (f *sideFn4x1) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn4x1) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn4x1) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0)
+	return f.pushSide(w, v, s0, s1, s2, s3)
+}
+
+func (f *sideFn4x1) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0)
+	return f.finishBundle(ctx)
+}
+
+type sideFn4x2 struct{ stageBase }
+
+func (f *sideFn4x2) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn4x2) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn4x2) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1)
+	return f.pushSide(w, v, s0, s1, s2, s3)
+}
+
+func (f *sideFn4x2) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1)
+	return f.finishBundle(ctx)
+}
+
+type sideFn4x3 struct{ stageBase }
+
+func (f *sideFn4x3) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn4x3) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn4x3) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2)
+	return f.pushSide(w, v, s0, s1, s2, s3)
+}
+
+func (f *sideFn4x3) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2)
+	return f.finishBundle(ctx)
+}
+
+type sideFn4x4 struct{ stageBase }
+
+func (f *sideFn4x4) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn4x4) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn4x4) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3)
+	return f.pushSide(w, v, s0, s1, s2, s3)
+}
+
+func (f *sideFn4x4) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3)
+	return f.finishBundle(ctx)
+}
+
+type sideFn4x5 struct{ stageBase }
+
+func (f *sideFn4x5) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn4x5) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn4x5) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4)
+	return f.pushSide(w, v, s0, s1, s2, s3)
+}
+
+func (f *sideFn4x5) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4)
+	return f.finishBundle(ctx)
+}
+
+type sideFn4x6 struct{ stageBase }
+
+func (f *sideFn4x6) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn4x6) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn4x6) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5)
+	return f.pushSide(w, v, s0, s1, s2, s3)
+}
+
+func (f *sideFn4x6) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5)
+	return f.finishBundle(ctx)
+}
+
+type sideFn4x7 struct{ stageBase }
+
+func (f *sideFn4x7) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn4x7) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn4x7) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6)
+	return f.pushSide(w, v, s0, s1, s2, s3)
+}
+
+func (f *sideFn4x7) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6)
+	return f.finishBundle(ctx)
+}
+
+type sideFn4x8 struct{ stageBase }
+
+func (f *sideFn4x8) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn4x8) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn4x8) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7)
+	return f.pushSide(w, v, s0, s1, s2, s3)
+}
+
+func (f *sideFn4x8) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7)
+	return f.finishBundle(ctx)
+}
+
+type sideFn4x9 struct{ stageBase }
+
+func (f *sideFn4x9) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn4x9) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn4x9) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8)
+	return f.pushSide(w, v, s0, s1, s2, s3)
+}
+
+func (f *sideFn4x9) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8)
+	return f.finishBundle(ctx)
+}
+
+type sideFn4x10 struct{ stageBase }
+
+func (f *sideFn4x10) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn4x10) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn4x10) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte), e9 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8, e9)
+	return f.pushSide(w, v, s0, s1, s2, s3)
+}
+
+func (f *sideFn4x10) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte), e9 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8, e9)
+	return f.finishBundle(ctx)
+}
+
+type sideFn5x0 struct{ stageBase }
+
+func (f *sideFn5x0) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn5x0) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn5x0) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool) error {
+	f.set()
+	return f.pushSide(w, v, s0, s1, s2, s3, s4)
+}
+
+func (f *sideFn5x0) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool) error {
+	f.set()
+	return f.finishBundle(ctx)
+}
+
+type sideFn5x1 struct{ stageBase }
+
+func (f *sideFn5x1) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn5x1) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn5x1) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4)
+}
+
+func (f *sideFn5x1) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0)
+	return f.finishBundle(ctx)
+}
+
+type sideFn5x2 struct{ stageBase }
+
+func (f *sideFn5x2) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn5x2) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn5x2) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4)
+}
+
+func (f *sideFn5x2) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1)
+	return f.finishBundle(ctx)
+}
+
+type sideFn5x3 struct{ stageBase }
+
+func (f *sideFn5x3) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn5x3) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn5x3) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4)
+}
+
+func (f *sideFn5x3) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2)
+	return f.finishBundle(ctx)
+}
+
+type sideFn5x4 struct{ stageBase }
+
+func (f *sideFn5x4) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn5x4) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn5x4) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4)
+}
+
+func (f *sideFn5x4) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3)
+	return f.finishBundle(ctx)
+}
+
+type sideFn5x5 struct{ stageBase }
+
+func (f *sideFn5x5) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn5x5) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn5x5) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4)
+}
+
+func (f *sideFn5x5) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4)
+	return f.finishBundle(ctx)
+}
+
+type sideFn5x6 struct{ stageBase }
+
+func (f *sideFn5x6) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn5x6) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn5x6) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4)
+}
+
+func (f *sideFn5x6) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5)
+	return f.finishBundle(ctx)
+}
+
+type sideFn5x7 struct{ stageBase }
+
+func (f *sideFn5x7) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn5x7) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn5x7) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4)
+}
+
+func (f *sideFn5x7) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6)
+	return f.finishBundle(ctx)
+}
+
+type sideFn5x8 struct{ stageBase }
+
+func (f *sideFn5x8) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn5x8) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn5x8) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4)
+}
+
+func (f *sideFn5x8) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7)
+	return f.finishBundle(ctx)
+}
+
+type sideFn5x9 struct{ stageBase }
+
+func (f *sideFn5x9) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn5x9) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn5x9) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4)
+}
+
+func (f *sideFn5x9) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8)
+	return f.finishBundle(ctx)
+}
+
+type sideFn5x10 struct{ stageBase }
+
+func (f *sideFn5x10) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn5x10) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn5x10) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte), e9 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8, e9)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4)
+}
+
+func (f *sideFn5x10) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte), e9 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8, e9)
+	return f.finishBundle(ctx)
+}
+
+type sideFn6x0 struct{ stageBase }
+
+func (f *sideFn6x0) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn6x0) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn6x0) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, s5 func(*[]byte, *[]byte) bool) error {
+	f.set()
+	return f.pushSide(w, v, s0, s1, s2, s3, s4, s5)
+}
+
+func (f *sideFn6x0) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool) error {
+	f.set()
+	return f.finishBundle(ctx)
+}
+
+type sideFn6x1 struct{ stageBase }
+
+func (f *sideFn6x1) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn6x1) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn6x1) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, s5 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4, s5)
+}
+
+func (f *sideFn6x1) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0)
+	return f.finishBundle(ctx)
+}
+
+type sideFn6x2 struct{ stageBase }
+
+func (f *sideFn6x2) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn6x2) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn6x2) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, s5 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4, s5)
+}
+
+func (f *sideFn6x2) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1)
+	return f.finishBundle(ctx)
+}
+
+type sideFn6x3 struct{ stageBase }
+
+func (f *sideFn6x3) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn6x3) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn6x3) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, s5 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4, s5)
+}
+
+func (f *sideFn6x3) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2)
+	return f.finishBundle(ctx)
+}
+
+type sideFn6x4 struct{ stageBase }
+
+func (f *sideFn6x4) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn6x4) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn6x4) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, s5 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4, s5)
+}
+
+func (f *sideFn6x4) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3)
+	return f.finishBundle(ctx)
+}
+
+type sideFn6x5 struct{ stageBase }
+
+func (f *sideFn6x5) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn6x5) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn6x5) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, s5 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4, s5)
+}
+
+func (f *sideFn6x5) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4)
+	return f.finishBundle(ctx)
+}
+
+type sideFn6x6 struct{ stageBase }
+
+func (f *sideFn6x6) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn6x6) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn6x6) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, s5 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4, s5)
+}
+
+func (f *sideFn6x6) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5)
+	return f.finishBundle(ctx)
+}
+
+type sideFn6x7 struct{ stageBase }
+
+func (f *sideFn6x7) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn6x7) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn6x7) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, s5 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4, s5)
+}
+
+func (f *sideFn6x7) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6)
+	return f.finishBundle(ctx)
+}
+
+type sideFn6x8 struct{ stageBase }
+
+func (f *sideFn6x8) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn6x8) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn6x8) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, s5 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4, s5)
+}
+
+func (f *sideFn6x8) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7)
+	return f.finishBundle(ctx)
+}
+
+type sideFn6x9 struct{ stageBase }
+
+func (f *sideFn6x9) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn6x9) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn6x9) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, s5 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4, s5)
+}
+
+func (f *sideFn6x9) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8)
+	return f.finishBundle(ctx)
+}
+
+type sideFn6x10 struct{ stageBase }
+
+func (f *sideFn6x10) Setup(ctx context.Context) error { return f.setup(ctx) }
+
+func (f *sideFn6x10) Teardown(ctx context.Context) error { return f.teardown(ctx) }
+
+func (f *sideFn6x10) ProcessElement(ctx context.Context, w beam.Window, k, v []byte, s0 func(*[]byte, *[]byte) bool, s1 func(*[]byte, *[]byte) bool, s2 func(*[]byte, *[]byte) bool, s3 func(*[]byte, *[]byte) bool, s4 func(*[]byte, *[]byte) bool, s5 func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte), e9 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8, e9)
+	return f.pushSide(w, v, s0, s1, s2, s3, s4, s5)
+}
+
+func (f *sideFn6x10) FinishBundle(ctx context.Context, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, _ func(*[]byte, *[]byte) bool, e0 func(beam.EventTime, []byte, []byte), e1 func(beam.EventTime, []byte, []byte), e2 func(beam.EventTime, []byte, []byte), e3 func(beam.EventTime, []byte, []byte), e4 func(beam.EventTime, []byte, []byte), e5 func(beam.EventTime, []byte, []byte), e6 func(beam.EventTime, []byte, []byte), e7 func(beam.EventTime, []byte, []byte), e8 func(beam.EventTime, []byte, []byte), e9 func(beam.EventTime, []byte, []byte)) error {
+	f.set(e0, e1, e2, e3, e4, e5, e6, e7, e8, e9)
+	return f.finishBundle(ctx)
+}
+
 type sourceFinFn0 struct{ sourceFn0 }
 
 func (f *sourceFinFn0) ProcessElement(ctx context.Context, bf beam.BundleFinalization, split []byte) error {
@@ -1408,6 +2464,163 @@ func newFinFn(kind stageKind, stream bool, n int, b stageBase) any {
 	return nil
 }
 
+// newSideFn returns the DoFn of a stage starting at a ParDo with ns side inputs, with n boundary outputs.
+func newSideFn(ns, n int, b stageBase) any {
+	switch ns {
+	case 1:
+		switch n {
+		case 0:
+			return &sideFn1x0{stageBase: b}
+		case 1:
+			return &sideFn1x1{stageBase: b}
+		case 2:
+			return &sideFn1x2{stageBase: b}
+		case 3:
+			return &sideFn1x3{stageBase: b}
+		case 4:
+			return &sideFn1x4{stageBase: b}
+		case 5:
+			return &sideFn1x5{stageBase: b}
+		case 6:
+			return &sideFn1x6{stageBase: b}
+		case 7:
+			return &sideFn1x7{stageBase: b}
+		case 8:
+			return &sideFn1x8{stageBase: b}
+		case 9:
+			return &sideFn1x9{stageBase: b}
+		case 10:
+			return &sideFn1x10{stageBase: b}
+		}
+	case 2:
+		switch n {
+		case 0:
+			return &sideFn2x0{stageBase: b}
+		case 1:
+			return &sideFn2x1{stageBase: b}
+		case 2:
+			return &sideFn2x2{stageBase: b}
+		case 3:
+			return &sideFn2x3{stageBase: b}
+		case 4:
+			return &sideFn2x4{stageBase: b}
+		case 5:
+			return &sideFn2x5{stageBase: b}
+		case 6:
+			return &sideFn2x6{stageBase: b}
+		case 7:
+			return &sideFn2x7{stageBase: b}
+		case 8:
+			return &sideFn2x8{stageBase: b}
+		case 9:
+			return &sideFn2x9{stageBase: b}
+		case 10:
+			return &sideFn2x10{stageBase: b}
+		}
+	case 3:
+		switch n {
+		case 0:
+			return &sideFn3x0{stageBase: b}
+		case 1:
+			return &sideFn3x1{stageBase: b}
+		case 2:
+			return &sideFn3x2{stageBase: b}
+		case 3:
+			return &sideFn3x3{stageBase: b}
+		case 4:
+			return &sideFn3x4{stageBase: b}
+		case 5:
+			return &sideFn3x5{stageBase: b}
+		case 6:
+			return &sideFn3x6{stageBase: b}
+		case 7:
+			return &sideFn3x7{stageBase: b}
+		case 8:
+			return &sideFn3x8{stageBase: b}
+		case 9:
+			return &sideFn3x9{stageBase: b}
+		case 10:
+			return &sideFn3x10{stageBase: b}
+		}
+	case 4:
+		switch n {
+		case 0:
+			return &sideFn4x0{stageBase: b}
+		case 1:
+			return &sideFn4x1{stageBase: b}
+		case 2:
+			return &sideFn4x2{stageBase: b}
+		case 3:
+			return &sideFn4x3{stageBase: b}
+		case 4:
+			return &sideFn4x4{stageBase: b}
+		case 5:
+			return &sideFn4x5{stageBase: b}
+		case 6:
+			return &sideFn4x6{stageBase: b}
+		case 7:
+			return &sideFn4x7{stageBase: b}
+		case 8:
+			return &sideFn4x8{stageBase: b}
+		case 9:
+			return &sideFn4x9{stageBase: b}
+		case 10:
+			return &sideFn4x10{stageBase: b}
+		}
+	case 5:
+		switch n {
+		case 0:
+			return &sideFn5x0{stageBase: b}
+		case 1:
+			return &sideFn5x1{stageBase: b}
+		case 2:
+			return &sideFn5x2{stageBase: b}
+		case 3:
+			return &sideFn5x3{stageBase: b}
+		case 4:
+			return &sideFn5x4{stageBase: b}
+		case 5:
+			return &sideFn5x5{stageBase: b}
+		case 6:
+			return &sideFn5x6{stageBase: b}
+		case 7:
+			return &sideFn5x7{stageBase: b}
+		case 8:
+			return &sideFn5x8{stageBase: b}
+		case 9:
+			return &sideFn5x9{stageBase: b}
+		case 10:
+			return &sideFn5x10{stageBase: b}
+		}
+	case 6:
+		switch n {
+		case 0:
+			return &sideFn6x0{stageBase: b}
+		case 1:
+			return &sideFn6x1{stageBase: b}
+		case 2:
+			return &sideFn6x2{stageBase: b}
+		case 3:
+			return &sideFn6x3{stageBase: b}
+		case 4:
+			return &sideFn6x4{stageBase: b}
+		case 5:
+			return &sideFn6x5{stageBase: b}
+		case 6:
+			return &sideFn6x6{stageBase: b}
+		case 7:
+			return &sideFn6x7{stageBase: b}
+		case 8:
+			return &sideFn6x8{stageBase: b}
+		case 9:
+			return &sideFn6x9{stageBase: b}
+		case 10:
+			return &sideFn6x10{stageBase: b}
+		}
+	}
+	return nil
+}
+
 // newStreamFn returns the splittable DoFn of an unbounded source stage with n boundary outputs.
 func newStreamFn(n int, b stageBase) any {
 	switch n {
@@ -1547,6 +2760,9 @@ func newStageFn(kind stageKind, n int, b stageBase) any {
 // maxOutputs is the most boundary outputs a stage DoFn has.
 const maxOutputs = 10
 
+// maxSides is the most side inputs of a stage DoFn.
+const maxSides = 6
+
 // stageFnTypes lists a value of every stage DoFn type, for registration.
 var stageFnTypes = []any{
 	(*sourceFn0)(nil),
@@ -1604,6 +2820,72 @@ var stageFnTypes = []any{
 	(*streamFn8)(nil),
 	(*streamFn9)(nil),
 	(*streamFn10)(nil),
+	(*sideFn1x0)(nil),
+	(*sideFn1x1)(nil),
+	(*sideFn1x2)(nil),
+	(*sideFn1x3)(nil),
+	(*sideFn1x4)(nil),
+	(*sideFn1x5)(nil),
+	(*sideFn1x6)(nil),
+	(*sideFn1x7)(nil),
+	(*sideFn1x8)(nil),
+	(*sideFn1x9)(nil),
+	(*sideFn1x10)(nil),
+	(*sideFn2x0)(nil),
+	(*sideFn2x1)(nil),
+	(*sideFn2x2)(nil),
+	(*sideFn2x3)(nil),
+	(*sideFn2x4)(nil),
+	(*sideFn2x5)(nil),
+	(*sideFn2x6)(nil),
+	(*sideFn2x7)(nil),
+	(*sideFn2x8)(nil),
+	(*sideFn2x9)(nil),
+	(*sideFn2x10)(nil),
+	(*sideFn3x0)(nil),
+	(*sideFn3x1)(nil),
+	(*sideFn3x2)(nil),
+	(*sideFn3x3)(nil),
+	(*sideFn3x4)(nil),
+	(*sideFn3x5)(nil),
+	(*sideFn3x6)(nil),
+	(*sideFn3x7)(nil),
+	(*sideFn3x8)(nil),
+	(*sideFn3x9)(nil),
+	(*sideFn3x10)(nil),
+	(*sideFn4x0)(nil),
+	(*sideFn4x1)(nil),
+	(*sideFn4x2)(nil),
+	(*sideFn4x3)(nil),
+	(*sideFn4x4)(nil),
+	(*sideFn4x5)(nil),
+	(*sideFn4x6)(nil),
+	(*sideFn4x7)(nil),
+	(*sideFn4x8)(nil),
+	(*sideFn4x9)(nil),
+	(*sideFn4x10)(nil),
+	(*sideFn5x0)(nil),
+	(*sideFn5x1)(nil),
+	(*sideFn5x2)(nil),
+	(*sideFn5x3)(nil),
+	(*sideFn5x4)(nil),
+	(*sideFn5x5)(nil),
+	(*sideFn5x6)(nil),
+	(*sideFn5x7)(nil),
+	(*sideFn5x8)(nil),
+	(*sideFn5x9)(nil),
+	(*sideFn5x10)(nil),
+	(*sideFn6x0)(nil),
+	(*sideFn6x1)(nil),
+	(*sideFn6x2)(nil),
+	(*sideFn6x3)(nil),
+	(*sideFn6x4)(nil),
+	(*sideFn6x5)(nil),
+	(*sideFn6x6)(nil),
+	(*sideFn6x7)(nil),
+	(*sideFn6x8)(nil),
+	(*sideFn6x9)(nil),
+	(*sideFn6x10)(nil),
 	(*sourceFinFn0)(nil),
 	(*sourceFinFn1)(nil),
 	(*sourceFinFn2)(nil),

@@ -30,10 +30,11 @@ const (
 	stageCombined
 	stageGrouped
 	stageStateful
+	stageSide
 )
 
 func (k stageKind) String() string {
-	return [...]string{"source", "script", "combined", "grouped", "stateful"}[k]
+	return [...]string{"source", "script", "combined", "grouped", "stateful", "side"}[k]
 }
 
 type stage struct {
@@ -41,14 +42,23 @@ type stage struct {
 	kind    stageKind
 	entry   *pipeline.Transform
 	members []*pipeline.Transform // element-wise operators and sinks, topological order
-	outs    []*keyedNode          // boundary outputs, in emitter order
+	outs    []boundary            // boundary outputs, in emitter order
 	in      *keyedNode            // the keyed operator this stage starts at (keyed kinds)
+}
+
+// boundary is one boundary output of a stage: the input of a keyed operator. Groupings and stateful ParDos have
+// one input (0); a ParDo with side inputs has its main input (0) and one per side input, each a boundary of its
+// own (they travel apart: the main input as Beam's main input, the others as Beam side inputs).
+type boundary struct {
+	kn    *keyedNode
+	input int
 }
 
 type keyedNode struct {
 	t        *pipeline.Transform
 	group    exec.GroupOp    // GroupByKey, CombinePerKey, CoGroupByKey
 	stateful exec.StatefulOp // StatefulParDo
+	side     exec.SideOp     // ParDoWithSide, MapWithSide
 	st       *windowing.Strategy
 	from     []stageOut // the stage outputs that feed it
 	stage    *stage     // the stage starting at its output
@@ -57,6 +67,7 @@ type keyedNode struct {
 type stageOut struct {
 	stage *stage
 	index int
+	input int // the keyed operator's input it feeds
 }
 
 type plan struct {
@@ -91,11 +102,14 @@ func newPlan(p *pipeline.Pipeline) (*plan, error) {
 			}
 		case exec.KeyedOp:
 			kn := pl.keyedFor(t)
-			if kn.group == nil && kn.stateful == nil {
+			if kn.group == nil && kn.stateful == nil && kn.side == nil {
 				return nil, fmt.Errorf("%s: keyed operator %T has no portable description", t.Name(), op)
 			}
 			pl.keyed = append(pl.keyed, kn)
 			kind := stageStateful
+			if kn.side != nil {
+				kind = stageSide
+			}
 			if kn.group != nil {
 				kind = stageGrouped
 				if kn.group.Lifted() {
@@ -132,9 +146,10 @@ func (pl *plan) addStage(kind stageKind, entry *pipeline.Transform, in *keyedNod
 		for _, ct := range c.Consumers() {
 			switch ct.Op().(type) {
 			case exec.KeyedOp:
-				kn := pl.keyedFor(ct)
-				if !slices.Contains(st.outs, kn) {
-					st.outs = append(st.outs, kn)
+				for _, b := range pl.boundaries(ct, c) {
+					if !slices.Contains(st.outs, b) {
+						st.outs = append(st.outs, b)
+					}
 				}
 			case exec.ElementOp, exec.SinkOp:
 				if member[ct] {
@@ -162,8 +177,8 @@ func (pl *plan) addStage(kind stageKind, entry *pipeline.Transform, in *keyedNod
 			st.members = append(st.members, t)
 		}
 	}
-	for i, kn := range st.outs {
-		kn.from = append(kn.from, stageOut{stage: st, index: i})
+	for i, b := range st.outs {
+		b.kn.from = append(b.kn.from, stageOut{stage: st, index: i, input: b.input})
 	}
 	pl.stages = append(pl.stages, st)
 	return nil
@@ -182,10 +197,30 @@ func (pl *plan) keyedFor(t *pipeline.Transform) *keyedNode {
 	case exec.StatefulOp:
 		kn.stateful = d
 		kn.st, _ = d.InputStrategy().(*windowing.Strategy)
+	case exec.SideOp:
+		kn.side = d
+		kn.st, _ = d.MainStrategy().(*windowing.Strategy)
 	}
 	if kn.st == nil {
 		kn.st = &windowing.Strategy{}
 	}
 	pl.byT[t] = kn
 	return kn
+}
+
+// boundaries returns the boundaries by which collection c enters keyed transform t: one for a grouping or a
+// stateful ParDo, one per input that c is for a ParDo with side inputs (a collection may be its main input and a
+// side input, or several side inputs).
+func (pl *plan) boundaries(t *pipeline.Transform, c *pipeline.Collection) []boundary {
+	kn := pl.keyedFor(t)
+	if kn.side == nil {
+		return []boundary{{kn: kn}}
+	}
+	var out []boundary
+	for i, in := range t.Inputs() {
+		if in == c {
+			out = append(out, boundary{kn: kn, input: i})
+		}
+	}
+	return out
 }

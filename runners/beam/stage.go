@@ -76,6 +76,14 @@ type stageRT struct {
 	grouped  func(key []byte, values iter.Seq[[]byte], m exec.Meta) error
 	stateful exec.PortableStateful
 
+	// Side-input stages: the DoFn runner, the main input's decoder, and per side input a decoder into a view
+	// builder and the builder's take; the views built per main window, for the bundle being processed.
+	side      exec.PortableSide
+	mainDec   func(pipeline.Element[[]byte]) error
+	sideDecs  []func(pipeline.Element[[]byte]) error
+	sideTakes []func() any
+	sideCache map[pipeline.Window][]any
+
 	life  []exec.Lifecycle
 	pre   []exec.PreCombiner
 	sinks []sinkInst
@@ -135,11 +143,14 @@ func guard(w *exec.Worker, fn func() error) (err error) {
 func (rt *stageRT) instantiate(ctx context.Context, b *stageBase) error {
 	st := rt.st
 	bounds := make([]any, len(st.outs))
-	for j, kn := range st.outs {
+	for j, bd := range st.outs {
+		kn := bd.kn
 		emit := rt.boundaryEmit(b, j, kn)
 		var p any
 		var err error
 		switch {
+		case kn.side != nil:
+			p, err = rt.sideEncoder(b, j, bd)
 		case kn.group != nil && kn.group.Lifted():
 			p, err = kn.group.NewPreCombiner(emit)
 			if pc, ok := p.(exec.PreCombiner); ok {
@@ -166,8 +177,10 @@ func (rt *stageRT) instantiate(ctx context.Context, b *stageBase) error {
 					continue
 				}
 				seen = append(seen, ct)
-				if kn, ok := rt.pl.byT[ct]; ok {
-					ps = append(ps, bounds[slices.Index(st.outs, kn)])
+				if _, ok := rt.pl.byT[ct]; ok {
+					for _, bd := range rt.pl.boundaries(ct, c) {
+						ps = append(ps, bounds[slices.Index(st.outs, bd)])
+					}
 					continue
 				}
 				for ii, in := range ct.Inputs() {
@@ -238,6 +251,8 @@ func (rt *stageRT) instantiate(ctx context.Context, b *stageBase) error {
 		rt.grouped, err = st.in.group.NewGroupedOutput(outs[0])
 	case stageStateful:
 		rt.stateful, err = st.in.stateful.NewPortable(rt.w, outs[0])
+	case stageSide:
+		err = rt.instantiateSide(outs)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", st.entry.Name(), err)
@@ -498,6 +513,7 @@ func (b *stageBase) onTimer(ctx context.Context, w beam.Window, ts beam.EventTim
 // finishBundle flushes pre-combined partials across the boundaries and publishes what sinks wrote in the bundle.
 func (b *stageBase) finishBundle(ctx context.Context) error {
 	rt := b.rt
+	clear(rt.sideCache) // Beam's side input data may change from one bundle to the next
 	return guard(rt.w, func() error {
 		for _, pc := range rt.pre {
 			if err := pc.Flush(); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kappaflow/kappa/internal/exec"
 	"github.com/kappaflow/kappa/pipeline"
+	"github.com/kappaflow/kappa/windowing"
 )
 
 func init() {
@@ -24,6 +25,7 @@ func init() {
 	register.Emitter3[beam.EventTime, []byte, []byte]()
 	register.Emitter1[[]byte]()
 	register.Iter1[[]byte]()
+	register.Iter2[[]byte, []byte]()
 }
 
 // splitsFn lists the splits of a source, on a worker, from Beam's impulse.
@@ -149,16 +151,25 @@ func build(pl *plan, base stageBase) (*beam.Pipeline, error) {
 		if stream {
 			fn = newStreamFn(len(st.outs), b)
 		}
+		if st.kind == stageSide {
+			fn = newSideFn(len(st.entry.Inputs())-1, len(st.outs), b)
+		}
 		if fin := finalizedSink(st); fin != nil {
 			if fn = newFinFn(st.kind, stream, len(st.outs), b); fn == nil {
-				return nil, fmt.Errorf("%s: sink %s commits in bundle finalization, which the Beam runner supports only in stages that start at a source, a test stream or a grouping, not after a stateful ParDo: write after a grouping, or use a bundle-safe sink", st.entry.Name(), fin.Name())
+				return nil, fmt.Errorf("%s: sink %s commits in bundle finalization, which the Beam runner supports only in stages that start at a source, a test stream or a grouping, not after a stateful ParDo or a ParDo with side inputs: write after a grouping, or use a bundle-safe sink", st.entry.Name(), fin.Name())
 			}
 		}
 		if fn == nil {
 			return nil, fmt.Errorf("%s: %d outputs to keyed transforms; the Beam runner supports at most %d per stage", st.entry.Name(), len(st.outs), maxOutputs)
 		}
 		var in beam.PCollection
+		var opts []beam.Option
 		switch st.kind {
+		case stageSide:
+			var err error
+			if in, opts, err = sideInputs(s, st.in, outs); err != nil {
+				return nil, fmt.Errorf("%s: %w", st.entry.Name(), err)
+			}
 		case stageScript:
 			in = scripts[st]
 		case stageSource:
@@ -167,10 +178,7 @@ func build(pl *plan, base stageBase) (*beam.Pipeline, error) {
 			in = beam.Reshuffle(s, splits)
 		default:
 			kn := st.in
-			var cols []beam.PCollection
-			for _, f := range kn.from {
-				cols = append(cols, outs[f.stage][f.index])
-			}
+			cols := fromCols(kn, 0, outs)
 			col := cols[0]
 			if len(cols) > 1 {
 				col = beam.Flatten(s, cols...)
@@ -193,10 +201,63 @@ func build(pl *plan, base stageBase) (*beam.Pipeline, error) {
 			}
 		}
 		if len(st.outs) == 0 {
-			beam.ParDo0(s, fn, in)
+			beam.ParDo0(s, fn, in, opts...)
 			continue
 		}
-		outs[st] = beam.ParDoN(s, fn, in)
+		outs[st] = beam.ParDoN(s, fn, in, opts...)
 	}
 	return bp, nil
+}
+
+// fromCols returns the Beam collections of the stage outputs feeding input in of keyed node kn.
+func fromCols(kn *keyedNode, in int, outs map[*stage][]beam.PCollection) []beam.PCollection {
+	var cols []beam.PCollection
+	for _, f := range kn.from {
+		if f.input == in {
+			cols = append(cols, outs[f.stage][f.index])
+		}
+	}
+	return cols
+}
+
+// sideInputs returns the main input of the stage starting at ParDo-with-side-inputs kn, windowed as kappa windows
+// it, and its side inputs, each windowed so that Beam's window mapping gives the side window kappa maps to
+// (side.go).
+func sideInputs(s beam.Scope, kn *keyedNode, outs map[*stage][]beam.PCollection) (beam.PCollection, []beam.Option, error) {
+	flat := func(in int) (beam.PCollection, error) {
+		cols := fromCols(kn, in, outs)
+		switch len(cols) {
+		case 0:
+			return beam.PCollection{}, fmt.Errorf("input %d (%s) is produced by no stage", in, kn.t.Inputs()[in])
+		case 1:
+			return cols[0], nil
+		}
+		return beam.Flatten(s, cols...), nil
+	}
+	main, err := flat(0)
+	if err != nil {
+		return main, nil, err
+	}
+	wfn, err := mainBeamWindowing(kn.st)
+	if err != nil {
+		return main, nil, err
+	}
+	main = beam.WindowInto(s, wfn, main)
+	var opts []beam.Option
+	for i, x := range kn.side.SideStrategies() {
+		st, _ := x.(*windowing.Strategy)
+		if st == nil {
+			return main, nil, fmt.Errorf("side input %d has no windowing strategy", i)
+		}
+		col, err := flat(i + 1)
+		if err != nil {
+			return main, nil, err
+		}
+		wfn, err := sideBeamWindowing(st)
+		if err != nil {
+			return main, nil, fmt.Errorf("side input %d: %w", i, err)
+		}
+		opts = append(opts, beam.SideInput{Input: beam.WindowInto(s, wfn, col)})
+	}
+	return main, opts, nil
 }

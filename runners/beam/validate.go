@@ -51,7 +51,8 @@ const (
 	FeatureTestStreams     = "more than one test stream"
 	FeatureStageOutputs    = "too many keyed transforms fed by one stage"
 	FeatureCoder           = "element type without a coder"
-	FeatureSideInputs      = "side inputs (ParDoWithSide, MapWithSide)"
+	FeatureNoTranslation   = "keyed operator without a Beam translation"
+	FeatureSideInputs      = "more than 6 side inputs on one ParDoWithSide or MapWithSide"
 )
 
 // Validate returns a *ValidationError listing every problem that stops p from running on Beam (Prism), or nil.
@@ -114,10 +115,27 @@ func Validate(p *pipeline.Pipeline) error {
 				add(t, FeatureCoder, "%v: give the type a coder (encoding.BinaryMarshaler) or change the key/value type", err)
 			}
 			checkKeyed(t, op.InputStrategy(), true, add)
+		case exec.SideOp:
+			if n := len(op.SideKinds()); n > maxSides {
+				add(t, FeatureSideInputs, "it reads %d side inputs; on Beam a ParDo reads at most %d (stage DoFns declare them in their signatures): combine views (one AsMap of a joined collection instead of several), or split the ParDo in two", n, maxSides)
+			}
+			for i, c := range t.Inputs() {
+				if _, err := c.Coder(); err != nil {
+					what := "main input"
+					if i > 0 {
+						what = fmt.Sprintf("side input %d", i-1)
+					}
+					add(t, FeatureCoder, "%s: %v: its elements cross a stage boundary on Beam: give the type a coder (encoding.BinaryMarshaler) or change it", what, err)
+				}
+			}
+			if st, _ := op.MainStrategy().(*windowing.Strategy); st != nil {
+				if _, sliding := st.WindowFn().(windowing.Sliding); sliding && !st.Deferred {
+					add(t, FeatureSlidingAssigned, "a transform that looks at windows (ParDo, MapWindowed, WithTimestamps) ran between windowing.Into(Sliding) and this ParDo with side inputs, so each main element is already copied into its windows, which Beam would copy again: move that transform after it, or re-window")
+				}
+			}
 		case exec.KeyedOp:
-			// Every other keyed operator lacks a portable description; today that is the side-input ParDo, whose
-			// per-input watermarks and holds the Beam translation does not have.
-			add(t, FeatureSideInputs, "the Beam runner does not translate side inputs yet: join the side collection with transforms.TableJoin or CoGroupByKey, or use runners/local")
+			// Every other keyed operator lacks a portable description.
+			add(t, FeatureNoTranslation, "the Beam runner has no translation of %s (a keyed operator without a portable description): use runners/local", t.Op())
 		}
 	}
 	if len(probs) == 0 {

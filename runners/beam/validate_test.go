@@ -91,11 +91,24 @@ func TestValidateRefusesEachFeature(t *testing.T) {
 			transforms.SumPerKey(s, transforms.Map(s, keyed, func(kv transforms.KV[*int, int]) transforms.KV[*int, int] { return kv }))
 		}},
 		{beam.FeatureSideInputs, "MapWithSide", func(s pipeline.Scope) {
+			var views []transforms.View
+			for i := range 7 {
+				views = append(views, transforms.AsSingleton(s, pipelinetest.Create(s, i)))
+			}
+			transforms.MapWithSide(s, pipelinetest.Create(s, "a"), func(k string, side transforms.Side) string { return k }, views...)
+		}},
+		{beam.FeatureSlidingAssigned, "MapWithSide", func(s pipeline.Scope) {
 			names := transforms.AsMap(s, pipelinetest.Create(s, transforms.Pair("a", "Alpha")))
-			transforms.MapWithSide(s, pipelinetest.Create(s, "a"), func(k string, side transforms.Side) string {
+			w := windowing.Into(s, pipelinetest.CreateTimed(s, pipelinetest.AtMillis("a", 1000)), windowing.Sliding{Size: 2 * time.Second, Period: time.Second})
+			tagged := transforms.MapWindowed(s, w, func(k string, win pipeline.Window) string { return k })
+			transforms.MapWithSide(s, tagged, func(k string, side transforms.Side) string {
 				v, _ := names.Lookup(side, k)
 				return v
 			}, names)
+		}},
+		{beam.FeatureCoder, "MapWithSide", func(s pipeline.Scope) {
+			ptrs := transforms.AsIter(s, transforms.Map(s, pipelinetest.Create(s, 1), func(v int) chan int { return make(chan int) }))
+			transforms.MapWithSide(s, pipelinetest.Create(s, "a"), func(k string, side transforms.Side) string { return k }, ptrs)
 		}},
 		{beam.FeatureStageOutputs, "Create", func(s pipeline.Scope) {
 			in := pipelinetest.Create(s, transforms.Pair("a", 1))

@@ -4,6 +4,8 @@ boundary outputs (Beam Go DoFns declare their outputs in their method signatures
 python3 gen/dofns.py > dofns_gen.go && gofmt -w dofns_gen.go"""
 
 MAX = 10
+SIDES = 6  # side inputs of a ParDoWithSide stage (maxSides)
+SI = "func(*[]byte, *[]byte) bool"
 E = "func(beam.EventTime, []byte, []byte)"
 
 kinds = {
@@ -53,6 +55,22 @@ for n in range(MAX + 1):
     out.append(f"func (f *{t}) ProcessElement(ctx context.Context, we *streamWatermark, rt *sdf.LockRTracker, split []byte{emits(n)}) (sdf.ProcessContinuation, error) {{\n\t{setcall(n)}\n\treturn f.readStream(ctx, we, rt, split)\n}}\n")
     out.append(f"func (f *{t}) FinishBundle(ctx context.Context{emits(n)}) error {{\n\t{setcall(n)}\n\treturn f.finishBundle(ctx)\n}}\n")
 
+# Stages that start at a ParDo with side inputs: the main input, then one Beam side input (an iterable of
+# encoded elements) per kappa side input, then the boundary outputs.
+for ns in range(1, SIDES + 1):
+    for n in range(MAX + 1):
+        t = f"sideFn{ns}x{n}"
+        news.append(("side", (ns, n), t))
+        sides = "".join(f", s{i} {SI}" for i in range(ns))
+        sargs = ", ".join(f"s{i}" for i in range(ns))
+        out.append(f"type {t} struct{{ stageBase }}\n")
+        out.append(f"func (f *{t}) Setup(ctx context.Context) error {{ return f.setup(ctx) }}\n")
+        out.append(f"func (f *{t}) Teardown(ctx context.Context) error {{ return f.teardown(ctx) }}\n")
+        out.append(f"func (f *{t}) ProcessElement(ctx context.Context, w beam.Window, k, v []byte{sides}{emits(n)}) error {{\n\t{setcall(n)}\n\treturn f.pushSide(w, v, {sargs})\n}}\n")
+        # Beam Go wants FinishBundle to declare the side inputs too (it does not read them).
+        fsides = "".join(f", _ {SI}" for i in range(ns))
+        out.append(f"func (f *{t}) FinishBundle(ctx context.Context{fsides}{emits(n)}) error {{\n\t{setcall(n)}\n\treturn f.finishBundle(ctx)\n}}\n")
+
 # Variants of the stateless kinds whose ProcessElement takes Beam's BundleFinalization: stages with sinks that
 # commit in bundle finalization (FinalizedSink). Only these declare it, so that other stages cost no FinalizeBundle.
 # Beam orders the parameters: context, pane, window, event time, watermark estimator, bundle finalization,
@@ -87,6 +105,19 @@ out.append("\t}")
 out.append("\treturn nil")
 out.append("}\n")
 
+out.append("// newSideFn returns the DoFn of a stage starting at a ParDo with ns side inputs, with n boundary outputs.")
+out.append("func newSideFn(ns, n int, b stageBase) any {")
+out.append("\tswitch ns {")
+for ns in range(1, SIDES + 1):
+    out.append(f"\tcase {ns}:")
+    out.append("\t\tswitch n {")
+    for n in range(MAX + 1):
+        out.append(f"\t\tcase {n}:\n\t\t\treturn &sideFn{ns}x{n}{{stageBase: b}}")
+    out.append("\t\t}")
+out.append("\t}")
+out.append("\treturn nil")
+out.append("}\n")
+
 out.append("// newStreamFn returns the splittable DoFn of an unbounded source stage with n boundary outputs.")
 out.append("func newStreamFn(n int, b stageBase) any {")
 out.append("\tswitch n {")
@@ -113,6 +144,7 @@ out.append("\t}")
 out.append("\treturn nil")
 out.append("}\n")
 out.append(f"// maxOutputs is the most boundary outputs a stage DoFn has.\nconst maxOutputs = {MAX}\n")
+out.append(f"// maxSides is the most side inputs of a stage DoFn.\nconst maxSides = {SIDES}\n")
 out.append("// stageFnTypes lists a value of every stage DoFn type, for registration.")
 out.append("var stageFnTypes = []any{")
 for kind, n, t in news:
