@@ -210,7 +210,7 @@ func (rt *stageRT) instantiate(ctx context.Context, b *stageBase) error {
 		switch op := t.Op().(type) {
 		case exec.SinkOp:
 			n := int(shards.Add(1))
-			sr, err := op.Open(ctx, pipeline.Shard{Index: n - 1, Count: n})
+			sr, err := op.Open(ctx, pipeline.Shard{Index: n - 1, Count: n, Bundles: true})
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.Name(), err)
 			}

@@ -100,7 +100,11 @@ func Validate(p *pipeline.Pipeline) error {
 		case exec.SinkOp:
 			sink, _ := sinkOf(op)
 			if bs, ok := sink.(exec.BundleSink); (!ok || !bs.BundleSafe()) && !finalized(op) {
-				add(t, FeatureEpochSink, "sink %s commits on kappa's checkpoint epochs (it reads their watermark or Final flag, or needs its commit after a durable checkpoint) and would lose its guarantee per Beam bundle: write with a sink that keeps it per bundle (pipelinetest.Collect, foreach.Write; internal/exec.BundleSink) or commits in bundle finalization (beam.FinalizedSink), or use runners/local", op.SinkName())
+				if r, ok := sink.(FinalizationRefusal); ok && r.NotFinalizedBecause() != "" {
+					add(t, FeatureEpochSink, "sink %s commits in bundle finalization only in some configurations, not this one: %s; or use runners/local", op.SinkName(), r.NotFinalizedBecause())
+				} else {
+					add(t, FeatureEpochSink, "sink %s commits on kappa's checkpoint epochs (it reads their watermark or Final flag, or needs its commit after a durable checkpoint) and would lose its guarantee per Beam bundle: write with a sink that keeps it per bundle (pipelinetest.Collect, foreach.Write; internal/exec.BundleSink) or commits in bundle finalization (beam.FinalizedSink), or use runners/local", op.SinkName())
+				}
 			}
 		case exec.GroupOp:
 			if op.HasLateOutput() {
@@ -196,6 +200,13 @@ func statefulTrigger(t windowing.Trigger) bool {
 		}
 	}
 	return false
+}
+
+// FinalizationRefusal is implemented by sinks that commit in bundle finalization (FinalizedSink) in some
+// configurations only: NotFinalizedBecause names the setting that needs kappa's checkpoint epochs and what to
+// change, or returns "" when the sink commits in bundle finalization. Validate puts it in the sink's Problem.
+type FinalizationRefusal interface {
+	NotFinalizedBecause() string
 }
 
 func sinkOf(op exec.SinkOp) (any, bool) {
