@@ -32,12 +32,25 @@ type Source[T any] struct {
 	etime  func(Record, T) time.Time
 	log    *slog.Logger
 	retry  retrier
+	// ownLogger says that ReadConfig.Logger was set: the runner's logger (SetDefaultLogger) does not replace it.
+	ownLogger bool
 
 	mu sync.Mutex
 	// t0 is the stream's time when the source first listed its shards: Start Latest as a timestamp.
 	t0 time.Time
 	// resumed holds the shards opened at a checkpointed position.
 	resumed map[string]bool
+}
+
+// SetDefaultLogger makes the source log to l (the job's logger, set by the runner before it lists shards) unless
+// ReadConfig.Logger names one (pipeline.DefaultLogger).
+func (s *Source[T]) SetDefaultLogger(l *slog.Logger) {
+	if l == nil || s.ownLogger {
+		return
+	}
+	s.cfg.Logger = l
+	s.log = l.With("source", s.name)
+	s.retry.log = s.log
 }
 
 // NewSource returns a source for cfg. It does not contact Kinesis.
@@ -56,18 +69,20 @@ func NewSource[T any](cfg ReadConfig[T]) (*Source[T], error) {
 		cfg.MaxRecordsPerCall = MaxGetRecords
 	}
 	cfg.Retry = cfg.Retry.withDefaults()
+	own := cfg.Logger != nil
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	s := &Source[T]{
-		cfg:     cfg,
-		stream:  u.Stream,
-		name:    "kinesis://" + u.Stream,
-		cc:      &clientCache{conn: cfg.Connection, url: u},
-		decode:  cfg.Decoder,
-		etime:   cfg.EventTime,
-		log:     cfg.Logger.With("source", "kinesis://"+u.Stream),
-		resumed: map[string]bool{},
+		cfg:       cfg,
+		stream:    u.Stream,
+		name:      "kinesis://" + u.Stream,
+		cc:        &clientCache{conn: cfg.Connection, url: u},
+		decode:    cfg.Decoder,
+		etime:     cfg.EventTime,
+		log:       cfg.Logger.With("source", "kinesis://"+u.Stream),
+		resumed:   map[string]bool{},
+		ownLogger: own,
 	}
 	s.retry = retrier{r: cfg.Retry, log: s.log}
 	if s.decode == nil {
