@@ -108,6 +108,12 @@ type WriteConfig[T any] struct {
 	SortFunc func(a, b T) int
 	// Logger receives a line per commit. Default slog.Default().
 	Logger *slog.Logger
+
+	// StagedTTL applies on runners/beam (writers opened per bundle, pipeline.Shard.Bundles): staged files older
+	// than this that no commit published belong to bundles that failed (Beam retried them elsewhere) and are
+	// deleted by later commits. It must exceed the longest wait of a prepared bundle for its finalization.
+	// Default 24h.
+	StagedTTL time.Duration
 }
 
 // Validate reports invalid settings.
@@ -145,7 +151,8 @@ func (c *WriteConfig[T]) Validate() error {
 		name string
 		v    int64
 	}{{"RowGroupRows", c.RowGroupRows}, {"MaxFileRows", c.MaxFileRows}, {"MaxFileBytes", c.MaxFileBytes},
-		{"MaxOpenFiles", int64(c.MaxOpenFiles)}, {"AllowedLateness", int64(c.AllowedLateness)}} {
+		{"MaxOpenFiles", int64(c.MaxOpenFiles)}, {"AllowedLateness", int64(c.AllowedLateness)},
+		{"StagedTTL", int64(c.StagedTTL)}} {
 		if f.v < 0 {
 			add("WriteConfig.%s %d is negative", f.name, f.v)
 		}
@@ -202,7 +209,28 @@ func NewSink[T any](cfg WriteConfig[T]) (*Sink[T], error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.StagedTTL == 0 {
+		cfg.StagedTTL = 24 * time.Hour
+	}
 	return &Sink[T]{cfg: cfg, schema: schema}, nil
+}
+
+// CommitsOnBundleFinalization reports whether the sink keeps its exactly-once guarantee on runners/beam by
+// committing in Beam's bundle finalization (beam.FinalizedSink): true when it writes no folder markers
+// (SuccessMarker "-"), the only part of the sink that needs the epoch's watermark and Final flag. A writer opened
+// per bundle (pipeline.Shard.Bundles) stages the bundle's files under names unique to the writer, and Commit
+// renames them to final names unique to the writer and bundle.
+func (s *Sink[T]) CommitsOnBundleFinalization() bool { return s.cfg.SuccessMarker == "-" }
+
+// NotFinalizedBecause says why the sink does not commit in bundle finalization as configured (beam's
+// FinalizationRefusal), or returns "".
+func (s *Sink[T]) NotFinalizedBecause() string {
+	if s.CommitsOnBundleFinalization() {
+		return ""
+	}
+	return fmt.Sprintf("parquetio writes %q folder markers once kappa's epoch watermark passes a folder's end (or at the "+
+		"final epoch), which Beam bundles do not carry: set WriteConfig.SuccessMarker to \"-\" (no markers) to commit "+
+		"each bundle's files exactly once in Beam's bundle finalization", s.cfg.SuccessMarker)
 }
 
 // Name returns the configured URL.
@@ -237,9 +265,13 @@ func (s *Sink[T]) Open(ctx context.Context, shard pipeline.Shard) (pipeline.Sink
 	rand.Read(id[:])
 	w := &writer[T]{
 		sink: s, shard: shard, store: store, root: root, instance: hex.EncodeToString(id[:]),
-		open: map[fileSetKey]*outFile[T]{}, pending: map[string]pipeline.Time{},
+		open: map[fileSetKey]*outFile[T]{}, pending: map[string]pipeline.Time{}, bundles: shard.Bundles,
 	}
 	w.stagingDir = fmt.Sprintf("%s_staging/%s/shard-%04d/", root, s.cfg.JobID, shard.Index)
+	if w.bundles {
+		// Shard indexes of bundle writers are unique in one process only: their files are named by instance.
+		w.stagingDir = fmt.Sprintf("%s_staging/%s/bundles/", root, s.cfg.JobID)
+	}
 	return w, nil
 }
 
@@ -282,6 +314,10 @@ type writer[T any] struct {
 	pending    map[string]pipeline.Time // folder -> time after which it is final (marker not yet confirmed)
 	buf        []T
 	memo       folderMemo
+	// bundles: the runner prepares and commits per bundle (runners/beam; pipeline.Shard.Bundles).
+	bundles bool
+	// swept is when this writer last deleted abandoned staged files of bundles.
+	swept time.Time
 }
 
 // token is what Prepare returns and Commit reads.
@@ -294,6 +330,8 @@ type token struct {
 	Watermark pipeline.Time   `json:"watermark"`
 	Files     []tokenFile     `json:"files"`
 	Folders   []pendingFolder `json:"folders,omitempty"`
+	// Bundle: prepared per runner bundle (pipeline.Shard.Bundles); Commit publishes the files and writes no markers.
+	Bundle bool `json:"bundle,omitempty"`
 }
 
 type tokenFile struct {
@@ -520,6 +558,10 @@ func (w *writer[T]) finish(f *outFile[T]) error {
 // folders whose markers are pending.
 func (w *writer[T]) Prepare(ctx context.Context, epoch pipeline.Epoch) ([]byte, error) {
 	w.ctx.set(ctx)
+	if w.bundles && w.sink.cfg.SuccessMarker != "-" {
+		return nil, fmt.Errorf("parquetio: %s: shard %d is prepared per runner bundle, but folder markers need kappa's epochs: %s",
+			w.sink.cfg.URL, w.shard.Index, w.sink.NotFinalizedBecause())
+	}
 	keys := make([]fileSetKey, 0, len(w.open))
 	for k := range w.open {
 		keys = append(keys, k)
@@ -540,10 +582,21 @@ func (w *writer[T]) Prepare(ctx context.Context, epoch pipeline.Epoch) ([]byte, 
 		n := seq[f.key]
 		seq[f.key] = n + 1
 		final := fmt.Sprintf("%s%spart-e%08d-s%04d-p%03d-%04d.parquet", w.root, f.key.folder, epoch.ID, w.shard.Index, f.key.pane, n)
+		if w.bundles {
+			// Epoch IDs count this writer's bundles and shard indexes repeat across processes: name by instance.
+			final = fmt.Sprintf("%s%spart-w%s-b%08d-p%03d-%04d.parquet", w.root, f.key.folder, w.instance, epoch.ID, f.key.pane, n)
+		}
 		tok.Files = append(tok.Files, tokenFile{Staged: f.staged, Final: final, Rows: f.rows})
 	}
 	w.finished = w.finished[:0]
-	tok.Folders = w.pendingList()
+	if w.bundles {
+		tok.Bundle = true
+		if len(tok.Files) == 0 {
+			return nil, nil // nothing to commit
+		}
+	} else {
+		tok.Folders = w.pendingList()
+	}
 	b, err := json.Marshal(tok)
 	if err != nil {
 		return nil, fmt.Errorf("parquetio: %s: encode token: %w", w.sink.cfg.URL, err)
@@ -565,6 +618,9 @@ func (w *writer[T]) pendingList() []pendingFolder {
 // sink, also one opened after a restart.
 func (w *writer[T]) Commit(ctx context.Context, raw []byte) error {
 	cfg := &w.sink.cfg
+	if len(raw) == 0 {
+		return nil // a bundle that wrote nothing
+	}
 	var tok token
 	if err := json.Unmarshal(raw, &tok); err != nil || tok.Version != 1 {
 		return fmt.Errorf("parquetio: %s: commit: not a parquetio token: %.80q", cfg.URL, raw)
@@ -587,6 +643,13 @@ func (w *writer[T]) Commit(ctx context.Context, raw []byte) error {
 			return fmt.Errorf("parquetio: %s: commit epoch %d: %w", cfg.URL, tok.Epoch, err)
 		}
 		rows += f.Rows
+	}
+	if tok.Bundle {
+		if err := w.sweepBundles(ctx); err != nil {
+			return err
+		}
+		cfg.Logger.Info("parquetio: committed a bundle", "sink", cfg.URL, "bundle", tok.Epoch, "files", len(tok.Files), "rows", rows)
+		return nil
 	}
 	if err := w.cleanStaging(ctx, tok); err != nil {
 		return err
@@ -614,6 +677,39 @@ func (w *writer[T]) cleanStaging(ctx context.Context, tok token) error {
 		if err := w.store.Delete(ctx, obj.Key); err != nil {
 			return fmt.Errorf("parquetio: %s: clean staging: %w", w.sink.cfg.URL, err)
 		}
+	}
+	return nil
+}
+
+// sweepEvery is how often a writer looks for abandoned staged files of bundles.
+const sweepEvery = 10 * time.Minute
+
+// sweepBundles deletes the staged files of bundles older than StagedTTL (at most every sweepEvery per writer):
+// files of bundles that failed after Prepare, whose tokens Beam never commits. Staged files of prepared bundles
+// waiting for their finalization are younger, and those of other writers' bundles in progress too.
+func (w *writer[T]) sweepBundles(ctx context.Context) error {
+	now := time.Now()
+	if !w.swept.IsZero() && now.Sub(w.swept) < sweepEvery {
+		return nil
+	}
+	w.swept = now
+	cfg := &w.sink.cfg
+	dir := fmt.Sprintf("%s_staging/%s/bundles/", w.root, cfg.JobID)
+	n := 0
+	for obj, err := range w.store.List(ctx, dir, objstore.ListOptions{}) {
+		if err != nil {
+			return fmt.Errorf("parquetio: %s: delete abandoned staged files: %w", cfg.URL, err)
+		}
+		if obj.ModTime.IsZero() || now.Sub(obj.ModTime) < cfg.StagedTTL {
+			continue
+		}
+		if err := w.store.Delete(ctx, obj.Key); err != nil && !errors.Is(err, objstore.ErrNotExist) {
+			return fmt.Errorf("parquetio: %s: delete abandoned staged file %s: %w", cfg.URL, w.store.URL(obj.Key), err)
+		}
+		n++
+	}
+	if n > 0 {
+		cfg.Logger.Info("parquetio: deleted staged files of failed bundles", "sink", cfg.URL, "files", n, "older than", cfg.StagedTTL)
 	}
 	return nil
 }
