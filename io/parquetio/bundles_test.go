@@ -1,6 +1,7 @@
 package parquetio_test
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -91,9 +92,12 @@ func TestSinkBundlesPublishOncePerCommittedBundle(t *testing.T) {
 			d, err := drain[w1.Event](t, src, pipeline.Limits{})
 			require.NoError(t, err)
 			got := d.values
-			slices.SortFunc(got, func(a, b w1.Event) int { return int(a.Value - b.Value) })
+			byAll := func(a, b w1.Event) int {
+				return cmp.Or(cmp.Compare(a.Value, b.Value), strings.Compare(a.Key, b.Key), cmp.Compare(a.Time, b.Time))
+			}
+			slices.SortFunc(got, byAll)
 			want := events(0, 150)
-			slices.SortFunc(want, func(a, b w1.Event) int { return int(a.Value - b.Value) })
+			slices.SortFunc(want, byAll)
 			require.Equal(t, want, got, "each committed bundle's rows once; nothing of the failed bundle")
 			var parts []string
 			for _, k := range listKeys(t, b, "bundles/") {
