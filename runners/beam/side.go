@@ -31,7 +31,6 @@ import (
 // data is fixed for a bundle) with the transform's own view contents (engine.SideContents), and the DoFn runs with
 // them as on runners/local.
 
-
 // metaHeader appends the element's kappa timestamp and pane to dst.
 func metaHeader(dst []byte, t pipeline.Time, p pipeline.Pane) []byte {
 	dst = binary.AppendVarint(dst, int64(t))
