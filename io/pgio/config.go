@@ -81,6 +81,12 @@ type Config[T any] struct {
 	// Logger receives a line when an operation is retried and when a restart commits or skips an epoch. Default
 	// slog.Default().
 	Logger *slog.Logger
+
+	// StagedTTL applies on runners/beam (writers prepared per bundle, pipeline.Shard.Bundles): rows staged by a
+	// bundle that no commit applied within StagedTTL belong to a bundle that failed (Beam retried it) and are
+	// deleted, as are the bundle ledger's rows of bundles committed longer ago. It must exceed the longest wait of a
+	// prepared bundle for its finalization. Default 24h.
+	StagedTTL time.Duration
 }
 
 // Validate reports every invalid setting at once.
@@ -109,6 +115,9 @@ func (c *Config[T]) Validate() error {
 	}
 	if c.Row != nil && c.CreateTable {
 		add("Config.CreateTable needs the struct mapping (it takes column types from T's fields), not Config.Row")
+	}
+	if c.StagedTTL < 0 {
+		add("Config.StagedTTL %s is negative", c.StagedTTL)
 	}
 	if c.BatchRows < 0 {
 		add("Config.BatchRows %d is negative", c.BatchRows)

@@ -105,8 +105,15 @@ func (w *writer[T]) connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, err
 	}
 	var locked bool
-	key := lockKey(info.table, w.s.cfg.JobID, w.shard.Index)
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, $2)", int32(lockClass), key).Scan(&locked); err != nil {
+	if w.bundles {
+		// A lock of this writer's own (the one-key space does not overlap the shards' two-key locks): a new
+		// connection waits until the backend of a broken one is gone before it rechecks a chunk.
+		err = conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", w.lockID).Scan(&locked)
+	} else {
+		key := lockKey(info.table, w.s.cfg.JobID, w.shard.Index)
+		err = conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, $2)", int32(lockClass), key).Scan(&locked)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if !locked {
@@ -115,6 +122,14 @@ func (w *writer[T]) connect(ctx context.Context) (*pgx.Conn, error) {
 	}
 	if w.info == nil {
 		stage := stageName(info.table, w.s.cfg.JobID, w.shard.Index)
+		if w.bundles {
+			stage = bundleStageName(info.table, w.s.cfg.JobID)
+			ledger, err := w.s.ensureLedger(ctx, conn, info)
+			if err != nil {
+				return nil, err
+			}
+			w.ledger = ledger
+		}
 		if err := w.s.ensureStage(ctx, conn, info, stage); err != nil {
 			return nil, err
 		}

@@ -114,6 +114,9 @@ func NewSink[T any](cfg Config[T]) (*Sink[T], error) {
 	if cfg.RetryTimeout == 0 {
 		cfg.RetryTimeout = time.Minute
 	}
+	if cfg.StagedTTL == 0 {
+		cfg.StagedTTL = 24 * time.Hour
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -162,6 +165,10 @@ func paneWarning(mode Mode, st *windowing.Strategy) string {
 	return ""
 }
 
+// CommitsOnBundleFinalization reports true: on runners/beam the sink commits each bundle in Beam's bundle
+// finalization (beam.FinalizedSink), exactly once, through the bundle ledger (see the package documentation).
+func (s *Sink[T]) CommitsOnBundleFinalization() bool { return true }
+
 // Name returns Config.Name, or "postgres(TABLE)".
 func (s *Sink[T]) Name() string { return s.name }
 
@@ -186,7 +193,10 @@ func (s *Sink[T]) Open(ctx context.Context, shard pipeline.Shard) (pipeline.Sink
 	if shard.Count < 1 || shard.Index < 0 || shard.Index >= shard.Count {
 		return nil, fmt.Errorf("pgio: %s: bad shard %d of %d", s.name, shard.Index, shard.Count)
 	}
-	w := &writer[T]{s: s, shard: shard, index: map[string]int{}, seed: maphash.MakeSeed(), lastEpoch: -1}
+	w := &writer[T]{s: s, shard: shard, index: map[string]int{}, seed: maphash.MakeSeed(), lastEpoch: -1, bundles: shard.Bundles}
+	if w.bundles {
+		w.lockID = newBatchID()
+	}
 	if err := w.do(ctx, "open shard "+strconv.Itoa(shard.Index), nil, nil); err != nil {
 		return nil, err
 	}
@@ -205,6 +215,9 @@ type token struct {
 	Dup         bool   `json:"dup,omitempty"` // a key is in more than one chunk
 	StageSchema string `json:"stage_schema"`
 	Stage       string `json:"stage"`
+	// Bundle: prepared per runner bundle (pipeline.Shard.Bundles); Commit applies it once by its batch's row in
+	// the bundle ledger, not by the shard's epoch marker.
+	Bundle bool `json:"bundle,omitempty"`
 }
 
 const tokenVersion = 1
@@ -241,6 +254,14 @@ type writer[T any] struct {
 	// lastEpoch is the ID of the last Prepare, -1 before the first.
 	lastEpoch int64
 	closed    bool
+
+	// bundles: the runner prepares and commits per bundle (runners/beam; pipeline.Shard.Bundles). The writer then
+	// stages into the job's shared bundle staging table, records each batch in the bundle ledger, and holds an
+	// advisory lock of its own (lockID) instead of the shard's.
+	bundles bool
+	lockID  int64
+	ledger  qualified
+	swept   time.Time // last sweep of expired bundles
 }
 
 func (w *writer[T]) where() string {
@@ -343,12 +364,17 @@ func (w *writer[T]) flush(ctx context.Context, epoch string) error {
 	w.rollbackOpen() // Commit was not called: the runner moved on; Commit will apply from staging
 	if w.batch == 0 {
 		w.batch = newBatchID()
+		if w.bundles {
+			if err := w.stageBundle(ctx, epoch); err != nil {
+				return err
+			}
+		}
 	}
 	src := &copySource{rows: w.rows, batch: w.batch, chunk: w.chunk}
 	cols := append([]string{"kappa_batch", "kappa_chunk"}, w.s.m.names()...)
 	// Orphans (batches of crashed runs, which no checkpoint names) exist only before this writer's first chunk:
 	// its own batches leave staging through Commit, or through Close when not prepared.
-	truncate := !w.cleaned && len(w.pending) == 0
+	truncate := !w.cleaned && len(w.pending) == 0 && !w.bundles // the bundle staging table is shared
 	n := int64(len(w.rows))
 	err := w.do(ctx, epoch+": stage rows", func(ctx context.Context, conn *pgx.Conn) error {
 		src.next = 0
@@ -442,6 +468,9 @@ func (w *writer[T]) rowError(err error, src *copySource, epoch string) error {
 // Prepare copies the rest of the epoch's rows to the staging table and returns a token naming them (nil when the
 // epoch wrote nothing). The first Prepare of a writer also checks the marker table (see ErrEpochCommitted).
 func (w *writer[T]) Prepare(ctx context.Context, epoch pipeline.Epoch) ([]byte, error) {
+	if w.bundles {
+		return w.prepareBundle(ctx, epoch)
+	}
 	label := fmt.Sprintf("epoch %d", epoch.ID)
 	if w.prepared && int64(epoch.ID) <= w.lastEpoch && (len(w.rows) > 0 || w.batch != 0) {
 		return nil, fmt.Errorf("%s: %s: prepared after epoch %d: epoch IDs must increase", w.where(), label, w.lastEpoch)
@@ -537,6 +566,9 @@ func (w *writer[T]) Commit(ctx context.Context, raw []byte) error {
 	t, err := w.decodeToken(raw)
 	if err != nil {
 		return err
+	}
+	if t.Bundle {
+		return w.commitBundle(ctx, t)
 	}
 	label := fmt.Sprintf("epoch %d", t.Epoch)
 	own := -1
@@ -770,6 +802,10 @@ func (w *writer[T]) Close(ctx context.Context) error {
 	if w.batch != 0 && !w.conn.IsClosed() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_, _ = w.conn.Exec(cctx, "DELETE FROM "+w.stage.sql()+" WHERE kappa_batch = $1", w.batch)
+		if w.bundles {
+			_, _ = w.conn.Exec(cctx, "DELETE FROM "+w.ledger.sql()+" WHERE job = $1 AND target = $2 AND batch = $3",
+				w.s.cfg.JobID, w.s.table.String(), w.batch)
+		}
 		cancel()
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
