@@ -18,6 +18,7 @@ import (
 
 	"github.com/kappaflow/kappa/io/kafkaio"
 	"github.com/kappaflow/kappa/io/parquetio"
+	"github.com/kappaflow/kappa/io/pgio"
 	"github.com/kappaflow/kappa/pipeline"
 	"github.com/kappaflow/kappa/pipelinetest"
 	"github.com/kappaflow/kappa/runners/beam"
@@ -153,19 +154,20 @@ type parquetRow struct {
 	K string `parquet:"k"`
 }
 
-// The sinks that cannot keep exactly-once per Beam bundle are refused before submission, each naming the sink:
-// io/parquetio (its Prepare reads the epoch's watermark and Final flag to complete folders) and kafkaio's
-// transactional sink (one open transaction per producer: a prepared bundle waiting for finalization would block
-// the next).
+// The sinks that cannot keep exactly-once per Beam bundle are refused before submission, each naming the sink and
+// what to do: io/parquetio with folder markers (they need the epoch's watermark and Final flag; the problem names
+// WriteConfig.SuccessMarker) and kafkaio's transactional sink (one open transaction per producer: a prepared
+// bundle waiting for finalization would block the next). parquetio without markers and io/pgio commit in bundle
+// finalization and pass (runners/beam/connectors_test.go runs them).
 func TestEpochSinksRefused(t *testing.T) {
 	tests := []struct {
-		name, sink string
-		write      func(s pipeline.Scope, col pipeline.PCollection[parquetRow])
+		name, sink, says string
+		write            func(s pipeline.Scope, col pipeline.PCollection[parquetRow])
 	}{
-		{"parquetio", "Write", func(s pipeline.Scope, col pipeline.PCollection[parquetRow]) {
+		{"parquetio with markers", "Write", `set WriteConfig.SuccessMarker to "-"`, func(s pipeline.Scope, col pipeline.PCollection[parquetRow]) {
 			parquetio.Write(s, col, parquetio.WriteConfig[parquetRow]{URL: t.TempDir()})
 		}},
-		{"kafkaio exactly-once", "Write", func(s pipeline.Scope, col pipeline.PCollection[parquetRow]) {
+		{"kafkaio exactly-once", "Write", "bundle finalization", func(s pipeline.Scope, col pipeline.PCollection[parquetRow]) {
 			kafkaio.Write(s, col, kafkaio.WriteConfig[parquetRow]{Brokers: []string{"127.0.0.1:1"}, Topic: "out", ExactlyOnce: true, TransactionalID: "job"})
 		}},
 	}
@@ -182,6 +184,17 @@ func TestEpochSinksRefused(t *testing.T) {
 			require.Equal(t, beam.FeatureEpochSink, ve.Problems[0].Feature)
 			require.Contains(t, ve.Problems[0].Transform, tt.sink)
 			require.Contains(t, err.Error(), "bundle finalization")
+			require.Contains(t, ve.Problems[0].Instead, tt.says)
 		})
 	}
+	t.Run("accepted", func(t *testing.T) {
+		p := pipeline.New()
+		s := p.Root()
+		col := pipelinetest.Create(s, parquetRow{K: "a"})
+		parquetio.Write(s, col, parquetio.WriteConfig[parquetRow]{URL: t.TempDir(), SuccessMarker: "-"})
+		pgio.Write(s, col, pgio.Config[parquetRow]{DSN: "postgres://127.0.0.1:1/none", Table: "rows", Key: []string{"k"},
+			Columns: []string{"k"}, Row: func(r parquetRow) ([]any, error) { return []any{r.K}, nil }})
+		require.NoError(t, p.Err())
+		require.NoError(t, beam.Validate(p))
+	})
 }
