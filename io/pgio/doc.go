@@ -62,6 +62,16 @@
 // a checkpoint or savepoint older than what the markers show fails its first Prepare with ErrEpochCommitted
 // rather than skip or double-count rows.
 //
+// # On Beam
+//
+// On runners/beam, which prepares writers per bundle (pipeline.Shard.Bundles) and commits them in Beam's bundle
+// finalization, the sink (a beam.FinalizedSink) uses a protocol of its own: Prepare stages the bundle's rows in
+// the job's shared bundle staging table kappa_stage_<table>_<hash>_b under a random batch recorded in the bundle
+// ledger <MarkerTable>_bundles, without touching the target table; Commit applies the batch in the transaction
+// that sets its ledger row's committed_at, only while that is NULL, so each persisted bundle is applied exactly
+// once however often its token is committed. Batches of failed bundles (never committed) are deleted after
+// Config.StagedTTL. docs/postgres.md ("On Beam") says what Beam does not guarantee.
+//
 // # Failures
 //
 // Connection failures (refused, reset, server shutting down) are retried on a new connection with exponential
