@@ -81,4 +81,10 @@
 // once when the runner commits tokens only after its checkpoint is durable. Once the sink's watermark passes a
 // folder's end plus AllowedLateness on every shard, the folder gets a _SUCCESS marker (shards coordinate through
 // small state objects under URL/_kappa/).
+//
+// On runners/beam the sink commits each Beam bundle in Beam's bundle finalization (it is a beam.FinalizedSink)
+// when it writes no folder markers (SuccessMarker "-"); with markers, which need the epoch's watermark, the Beam
+// runner refuses it and names the setting. Writers opened per bundle (pipeline.Shard.Bundles) name their files by
+// writer instance, URL/FOLDER/part-w<instance>-b<bundle>-p<pane>-<seq>.parquet, and staged files of failed bundles
+// are deleted after StagedTTL. docs/parquet.md has the details.
 package parquetio
