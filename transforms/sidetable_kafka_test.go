@@ -17,6 +17,7 @@ import (
 	"github.com/kappaflow/kappa/pipelinetest"
 	"github.com/kappaflow/kappa/runners/local"
 	"github.com/kappaflow/kappa/transforms"
+	"github.com/kappaflow/kappa/windowing"
 )
 
 type fxRate struct {
@@ -24,9 +25,9 @@ type fxRate struct {
 }
 
 // ratesTable reads a compacted topic of rates (key: currency, value: JSON, null: deleted) as an AsTable view.
-func ratesTable(s pipeline.Scope, brokers []string, bounded bool) transforms.TableView[string, fxRate] {
+func ratesTable(s pipeline.Scope, brokers []string, bounded bool, opts ...pipeline.ReadOption) transforms.TableView[string, fxRate] {
 	changes := kafkaio.Read(s.Scope("rates"), kafkaio.ReadConfig[kafkaio.Change[fxRate]]{Brokers: brokers, Topic: "rates",
-		Bounded: bounded, Decode: kafkaio.DecodeChange[fxRate](nil), Logger: quiet})
+		Bounded: bounded, Decode: kafkaio.DecodeChange[fxRate](nil), Logger: quiet}, opts...)
 	kvs := transforms.Map(s, changes, func(c kafkaio.Change[fxRate]) transforms.KV[string, transforms.Change[fxRate]] {
 		return transforms.Pair(string(c.Key), transforms.Change[fxRate]{Value: c.Value, Delete: c.Deleted})
 	})
@@ -140,4 +141,39 @@ func TestAsTableCompactedKafkaTopic(t *testing.T) {
 		runLocal(t, p, local.Config{Workers: 2})
 		require.ElementsMatch(t, []string{"EUR 1.20 true; " + after, "GBP 0.00 false; " + after, "USD 1.00 true; " + after}, res.Values())
 	})
+}
+
+// A compacted topic that is not written to for a while must not stall the main input's event time: the watermark
+// of a ParDoWithSide and of everything downstream is the minimum over its inputs' sources, and a quiet topic's
+// watermark stays at its last record's time (here an hour ago). Read with pipeline.IdleTimeout, the idle side
+// source is left out while the main source is active, and the main input's one-second windows downstream of the
+// side input fire while the job runs.
+func TestAsTableQuietTopicDoesNotHoldTheWatermark(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Topic("rates", 1))
+	now := time.Now()
+	c.Produce(t, "rates", rateRecord(0, "EUR", `{"Rate":1.10}`, now.Add(-time.Hour)))
+	queries := pipelinetest.NewFeed[string]("0")
+	counts := pipelinetest.NewResult[int64]()
+	p := pipeline.New()
+	s := p.Root()
+	table := ratesTable(s, c.Brokers, false, pipeline.IdleTimeout(100*time.Millisecond))
+	out := transforms.MapWithSide(s, pipeline.Read(s.Scope("queries"), pipeline.Source[string](queries)), func(q string, side transforms.Side) string {
+		return q + " " + describeRates(table, side)
+	}, table)
+	pipeline.Write(s, transforms.CountAll(s, windowing.Into(s, out, windowing.Fixed{Size: time.Second})), pipeline.Sink[int64](counts))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ctx.Err() == nil && len(counts.Values()) == 0; i++ {
+			queries.Send("0", pipelinetest.At(fmt.Sprint(i), now.Add(time.Duration(i)*200*time.Millisecond)))
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+	})
+	err := local.New(local.Config{Mode: local.Stream, Workers: 2, BatchWait: 5 * time.Millisecond, EpochInterval: 10 * time.Millisecond,
+		Logger: quiet}).Run(ctx, p)
+	wg.Wait()
+	require.ErrorIs(t, err, context.Canceled)
+	require.NotEmpty(t, counts.Values(), "no window fired: the quiet side topic held the watermark back")
 }
