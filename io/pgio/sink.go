@@ -567,6 +567,10 @@ func (w *writer[T]) Commit(ctx context.Context, raw []byte) error {
 	if err != nil {
 		return err
 	}
+	if t.Bundle != w.bundles {
+		return fmt.Errorf("%s: commit token of batch %d was prepared per runner bundle=%t, but this writer is opened per bundle=%t "+
+			"(pipeline.Shard.Bundles): commit it with a writer opened the same way", w.where(), t.Batch, t.Bundle, w.bundles)
+	}
 	if t.Bundle {
 		return w.commitBundle(ctx, t)
 	}
