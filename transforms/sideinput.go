@@ -42,9 +42,10 @@ type View interface {
 }
 
 type viewDef struct {
-	col  pipeline.Input
-	kind string
-	side engine.SideInput
+	col       pipeline.Input
+	kind      string
+	side      engine.SideInput
+	snapshots bool // the contents are snapshotContents (the Snapshots option)
 }
 
 func newView[T any](s pipeline.Scope, kind string, col pipeline.PCollection[T], newContents func() engine.SideContents[T]) *viewDef {
@@ -71,8 +72,10 @@ func (s Side) contents(d *viewDef) any {
 	for i, x := range s.defs {
 		if x == d && d != nil {
 			v := s.vals.View(i)
-			if sc, ok := v.(interface{ sideContents() any }); ok { // Snapshots: the current snapshot's contents
-				return sc.sideContents()
+			if d.snapshots { // the current snapshot's contents
+				if sc, ok := v.(interface{ sideContents() any }); ok {
+					return sc.sideContents()
+				}
 			}
 			return v
 		}
@@ -137,7 +140,7 @@ type MapView[K comparable, V any] struct{ d *viewDef }
 // Snapshots, a higher pane index replaces the whole map (for snapshots of a table, such as io/refresh emits).
 func AsMap[K comparable, V any](s pipeline.Scope, col pipeline.PCollection[KV[K, V]], opts ...ViewOption) MapView[K, V] {
 	o := applyViewOptions(opts)
-	return MapView[K, V]{d: newView(s, "AsMap", col, withSnapshots(o, func() engine.SideContents[KV[K, V]] { return &engine.MapContents[K, V]{} }))}
+	return MapView[K, V]{d: o.mark(newView(s, "AsMap", col, withSnapshots(o, func() engine.SideContents[KV[K, V]] { return &engine.MapContents[K, V]{} })))}
 }
 
 func (v MapView[K, V]) viewDef() *viewDef { return v.d }
@@ -167,7 +170,7 @@ type MultiMapView[K comparable, V any] struct{ d *viewDef }
 // arrival order. With Snapshots, a higher pane index replaces the whole multimap.
 func AsMultiMap[K comparable, V any](s pipeline.Scope, col pipeline.PCollection[KV[K, V]], opts ...ViewOption) MultiMapView[K, V] {
 	o := applyViewOptions(opts)
-	return MultiMapView[K, V]{d: newView(s, "AsMultiMap", col, withSnapshots(o, func() engine.SideContents[KV[K, V]] { return &engine.MultiMapContents[K, V]{} }))}
+	return MultiMapView[K, V]{d: o.mark(newView(s, "AsMultiMap", col, withSnapshots(o, func() engine.SideContents[KV[K, V]] { return &engine.MultiMapContents[K, V]{} })))}
 }
 
 func (v MultiMapView[K, V]) viewDef() *viewDef { return v.d }

@@ -35,6 +35,14 @@ func (f viewOptionFunc) applyView(o *viewOptions) { f(o) }
 // discard the other keys.
 func Snapshots() ViewOption { return viewOptionFunc(func(o *viewOptions) { o.snapshots = true }) }
 
+// mark records the options on the view's definition (nil when the view is invalid).
+func (o viewOptions) mark(d *viewDef) *viewDef {
+	if d != nil {
+		d.snapshots = o.snapshots
+	}
+	return d
+}
+
 func applyViewOptions(opts []ViewOption) viewOptions {
 	var o viewOptions
 	for _, x := range opts {
@@ -116,9 +124,9 @@ type TableView[K comparable, T any] struct{ d *viewDef }
 // With Snapshots, a change of a higher pane index than the view holds starts the table over.
 func AsTable[K comparable, T any](s pipeline.Scope, col pipeline.PCollection[KV[K, Change[T]]], opts ...ViewOption) TableView[K, T] {
 	o := applyViewOptions(opts)
-	return TableView[K, T]{d: newView(s, "AsTable", col, withSnapshots(o, func() engine.SideContents[KV[K, Change[T]]] {
+	return TableView[K, T]{d: o.mark(newView(s, "AsTable", col, withSnapshots(o, func() engine.SideContents[KV[K, Change[T]]] {
 		return &tableContents[K, T]{}
-	}))}
+	})))}
 }
 
 func (v TableView[K, T]) viewDef() *viewDef { return v.d }
