@@ -56,7 +56,9 @@ func (c *Config[T]) validate() error {
 // Snapshot is one load: its generation (0 for the first load of a job, counting on across restarts from a
 // checkpoint) and its rows. The Source emits one Snapshot per load; Read turns it into rows.
 type Snapshot[T any] struct {
-	Gen  int64
+	// Gen is the load's generation, the pane index of its rows.
+	Gen int64
+	// Rows are the rows the load returned.
 	Rows []T
 }
 
