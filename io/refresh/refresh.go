@@ -197,10 +197,11 @@ func (r *reader[T]) ReadBatch(ctx context.Context, b *pipeline.Batch[Snapshot[T]
 		if res.err != nil {
 			return fmt.Errorf("load: %w", res.err) // the runner names the source and split
 		}
-		r.emit(b, res)
+		r.emit(b, res, time.Now())
 		return pipeline.ErrEndOfInput
 	}
-	if r.pending == nil && !time.Now().Before(r.next) {
+	now := time.Now() // the snapshot's timestamp and, minus 1 ms, the batch's watermark guarantee
+	if r.pending == nil && !now.Before(r.next) {
 		ch := make(chan loadResult[T], 1)
 		r.pending = ch
 		go func() { ch <- r.load(r.ctx) }()
@@ -210,24 +211,24 @@ func (r *reader[T]) ReadBatch(ctx context.Context, b *pipeline.Batch[Snapshot[T]
 		case res := <-r.pending:
 			r.pending = nil
 			r.next = res.started.Add(r.s.cfg.Every)
-			if err := r.finished(b, res); err != nil {
+			if err := r.finished(b, res, now); err != nil {
 				return err
 			}
 		default:
 		}
 	}
-	b.Watermark = max(b.Watermark, pipeline.TimeOf(time.Now())-1)
+	b.Watermark = max(b.Watermark, pipeline.TimeOf(now)-1)
 	return nil
 }
 
 // finished handles a background load's result: a snapshot, or a failure.
-func (r *reader[T]) finished(b *pipeline.Batch[Snapshot[T]], res loadResult[T]) error {
+func (r *reader[T]) finished(b *pipeline.Batch[Snapshot[T]], res loadResult[T], now time.Time) error {
 	if res.err == nil && len(res.rows) == 0 {
 		res.err = ErrEmptySnapshot
 	}
 	if res.err == nil {
 		r.failures = 0
-		r.emit(b, res)
+		r.emit(b, res, now)
 		return nil
 	}
 	if r.ctx.Err() != nil {
@@ -249,9 +250,10 @@ func (r *reader[T]) finished(b *pipeline.Batch[Snapshot[T]], res loadResult[T]) 
 	return nil
 }
 
-// emit appends the snapshot, stamped with the processing time (not before the watermarks given so far).
-func (r *reader[T]) emit(b *pipeline.Batch[Snapshot[T]], res loadResult[T]) {
-	b.Add(Snapshot[T]{Gen: r.gen, Rows: res.rows}, pipeline.TimeOf(time.Now()))
+// emit appends the snapshot, stamped with the processing time now (after the watermarks given so far, which were
+// earlier processing times minus 1 ms).
+func (r *reader[T]) emit(b *pipeline.Batch[Snapshot[T]], res loadResult[T], now time.Time) {
+	b.Add(Snapshot[T]{Gen: r.gen, Rows: res.rows}, pipeline.TimeOf(now))
 	r.s.log.Info("refresh: loaded snapshot", "source", r.s.Name(), "snapshot", r.gen, "rows", len(res.rows),
 		"took", res.took.Round(time.Millisecond))
 	r.gen++
