@@ -238,3 +238,69 @@ func TestSideInputDifferencePanesOnPrism(t *testing.T) {
 		})
 	}
 }
+
+// AsTable (a changelog with tombstones) and the Snapshots option are views like the others and run on Prism as
+// on runners/local: the changelog, read from four splits, is applied in event-time order (a's older update
+// arriving late is ignored, b's tombstone deletes it, c is deleted and re-inserted); with Snapshots, an AsMap holds
+// the latest snapshot only (b, missing from snapshot 1, is gone), without it each key's latest pane.
+func TestSideInputAsTableAndSnapshotsOnPrism(t *testing.T) {
+	type change = transforms.KV[string, transforms.Change[int]]
+	upd := func(k string, v int, ms int64) pipelinetest.Timed[change] {
+		return pipelinetest.AtMillis(transforms.Pair(k, transforms.Change[int]{Value: v}), ms)
+	}
+	del := func(k string, ms int64) pipelinetest.Timed[change] {
+		return pipelinetest.AtMillis(transforms.Pair(k, transforms.Change[int]{Delete: true}), ms)
+	}
+	changelog := []pipelinetest.Timed[change]{
+		upd("a", 1, 10), upd("b", 1, 10), upd("c", 1, 10), upd("a", 2, 20), upd("a", 0, 15),
+		del("b", 30), upd("b", 5, 25), del("c", 30), upd("c", 3, 40), upd("d", 4, 5),
+	}
+	type snap struct {
+		Gen int64
+		Key string
+		Val int
+	}
+	snaps := []pipelinetest.Timed[snap]{
+		pipelinetest.AtMillis(snap{0, "a", 1}, 0), pipelinetest.AtMillis(snap{0, "b", 1}, 0),
+		pipelinetest.AtMillis(snap{1, "a", 2}, 1), pipelinetest.AtMillis(snap{1, "c", 3}, 1),
+	}
+	build := func() (*pipeline.Pipeline, *pipelinetest.Result[string]) {
+		p := pipeline.New()
+		s := p.Root()
+		table := transforms.AsTable(s, pipeline.Read(s.Scope("changelog"), pipelinetest.Source(changelog, 4)))
+		kvs := transforms.ParDo(s, pipeline.Read(s.Scope("snapshots"), pipelinetest.Source(snaps, 3)),
+			transforms.DoFunc[snap, transforms.KV[string, int]](func(_ context.Context, e pipeline.Element[snap], emit transforms.Emitter[transforms.KV[string, int]]) error {
+				emit.EmitElement(pipeline.Element[transforms.KV[string, int]]{Value: transforms.Pair(e.Value.Key, e.Value.Val), Time: e.Time,
+					Window: e.Window, Pane: pipeline.Pane{Index: e.Value.Gen}}) // the generation as pane index, as io/refresh emits
+				return nil
+			}))
+		whole, perKey := transforms.AsMap(s, kvs, transforms.Snapshots()), transforms.AsMap(s, kvs)
+		out := transforms.MapWithSide(s, pipelinetest.Create(s, "a", "b", "c", "d", "x"), func(k string, side transforms.Side) string {
+			var rows []string
+			for rk, v := range table.All(side) {
+				rows = append(rows, fmt.Sprintf("%s=%d", rk, v))
+			}
+			slices.Sort(rows)
+			v, ok := table.Lookup(side, k)
+			w, wok := whole.Lookup(side, k)
+			pk, pok := perKey.Lookup(side, k)
+			return fmt.Sprintf("%s: table %d %v %v; snapshot %d %v (%d keys); per-key %d %v", k, v, ok, rows, w, wok, whole.Len(side), pk, pok)
+		}, table, whole, perKey)
+		return p, pipelinetest.Collect(s, out)
+	}
+	want := []string{
+		"a: table 2 true [a=2 c=3 d=4]; snapshot 2 true (2 keys); per-key 2 true",
+		"b: table 0 false [a=2 c=3 d=4]; snapshot 0 false (2 keys); per-key 1 true",
+		"c: table 3 true [a=2 c=3 d=4]; snapshot 3 true (2 keys); per-key 3 true",
+		"d: table 4 true [a=2 c=3 d=4]; snapshot 0 false (2 keys); per-key 0 false",
+		"x: table 0 false [a=2 c=3 d=4]; snapshot 0 false (2 keys); per-key 0 false",
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lp, lres := build()
+	require.NoError(t, local.New(local.Config{Workers: 2}).Run(ctx, lp))
+	require.ElementsMatch(t, want, lres.Values(), "runners/local")
+	bp, bres := build()
+	require.NoError(t, beam.New(beam.Config{}).Run(ctx, bp))
+	require.ElementsMatch(t, want, bres.Values(), "Prism")
+}
