@@ -67,11 +67,10 @@ func (e expiring[X]) ExpireBefore(wm pipeline.Time, now time.Time) bool { return
 func loadCell[X any](sa StateAccess, name string, ttl TTL) (X, bool) {
 	c := sa.cells()
 	if ttl.After <= 0 {
-		x, ok := c[name].(X)
-		return x, ok
+		return engine.GetCell[X](c, name)
 	}
 	var zero X
-	e, ok := c[name].(expiring[X])
+	e, ok := engine.GetCell[expiring[X]](c, name)
 	if !ok {
 		return zero, false
 	}
@@ -86,13 +85,11 @@ func loadCell[X any](sa StateAccess, name string, ttl TTL) (X, bool) {
 func storeCell[X any](sa StateAccess, name string, ttl TTL, x X) {
 	c := sa.cells()
 	if ttl.After <= 0 {
-		engine.RegisterGob[X]()
-		c[name] = x
+		engine.SetCell(c, name, x)
 		return
 	}
-	engine.RegisterGob[expiring[X]]()
 	at, _ := ttl.now(sa)
-	c[name] = expiring[X]{V: x, At: at, Life: ttl.After.Milliseconds(), Clock: ttl.Clock}
+	engine.SetCell(c, name, expiring[X]{V: x, At: at, Life: ttl.After.Milliseconds(), Clock: ttl.Clock})
 }
 
 // ValueState is a single value per key and window.
@@ -169,22 +166,20 @@ func (m ttlMap[K, V]) ExpireBefore(wm pipeline.Time, now time.Time) bool {
 
 func (m MapState[K, V]) plain(sa StateAccess, create bool) map[K]V {
 	c := sa.cells()
-	x, _ := c[m.Name].(map[K]V)
+	x, _ := engine.GetCell[map[K]V](c, m.Name)
 	if x == nil && create {
-		engine.RegisterGob[map[K]V]()
 		x = map[K]V{}
-		c[m.Name] = x
+		engine.SetCell(c, m.Name, x)
 	}
 	return x
 }
 
 func (m MapState[K, V]) timed(sa StateAccess, create bool) ttlMap[K, V] {
 	c := sa.cells()
-	x, _ := c[m.Name].(ttlMap[K, V])
+	x, _ := engine.GetCell[ttlMap[K, V]](c, m.Name)
 	if x == nil && create {
-		engine.RegisterGob[ttlMap[K, V]]()
 		x = ttlMap[K, V]{}
-		c[m.Name] = x
+		engine.SetCell(c, m.Name, x)
 	}
 	return x
 }

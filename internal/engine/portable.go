@@ -379,7 +379,7 @@ func (p *portableStateful[K, V, Out]) context(key []byte, m exec.Meta, st *exec.
 	}
 	cells := map[string]any{}
 	if len(st.Cells) > 0 {
-		if err := gob.NewDecoder(bytes.NewReader(st.Cells)).Decode(&cells); err != nil {
+		if cells, err = decodeCellsBlob(st.Cells); err != nil {
 			return nil, fmt.Errorf("%s: key %s: decode state: %w", p.op.name, Short(k), err)
 		}
 	}
@@ -390,7 +390,16 @@ func (p *portableStateful[K, V, Out]) context(key []byte, m exec.Meta, st *exec.
 	return kc, nil
 }
 
-// save encodes the cells back into st.
+// decodeGobCells decodes cells a portable state of an older version encoded with gob.
+func decodeGobCells(b []byte) (map[string]any, error) {
+	cells := map[string]any{}
+	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&cells); err != nil {
+		return nil, err
+	}
+	return cells, nil
+}
+
+// save encodes the cells back into st (format 3, encodeCellsBlob).
 func (p *portableStateful[K, V, Out]) save(kc *KeyContext[K], st *exec.StateIO) error {
 	cells := kc.ks.cells
 	if len(cells) == 0 {
@@ -398,11 +407,11 @@ func (p *portableStateful[K, V, Out]) save(kc *KeyContext[K], st *exec.StateIO) 
 		st.Cells = nil
 		return nil
 	}
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(&cells); err != nil {
-		return fmt.Errorf("%s: key %s: encode state (state cells must hold gob-encodable values): %w", p.op.name, Short(kc.Key), err)
+	b, err := encodeCellsBlob(cells)
+	if err != nil {
+		return fmt.Errorf("%s: key %s: encode state: %w", p.op.name, Short(kc.Key), err)
 	}
-	st.Cells, st.Changed = buf.Bytes(), true
+	st.Cells, st.Changed = b, true
 	return nil
 }
 

@@ -1,11 +1,12 @@
 package engine
 
 import (
+	"encoding/binary"
 	"encoding/gob"
 	"fmt"
 	"io"
-	"sync"
 
+	"github.com/kappaflow/kappa/coder"
 	"github.com/kappaflow/kappa/pipeline"
 )
 
@@ -31,9 +32,15 @@ type paneSnap[K comparable, A any] struct {
 	Trig       *tstate
 }
 
-// A reduction's snapshot is a gob stream: a header, then chunks of up to snapChunkSize records, the last chunk
-// marked End. Chunks are encoded as they fill, so a snapshot needs memory for the encoded state (about 20 bytes per
-// entry) plus one chunk, not for a second copy of the state in Go values, and spilled state is streamed from disk.
+// A reduction's snapshot (format 3, see snapcodec.go): the magic, a header chunk (watermark, previous watermark,
+// full, the coder's format version and the coders' names of the key and accumulator types), then chunks of
+// records, each a kind, a window and what the kind needs (see snapWriter.add). Chunks are encoded as they fill,
+// so a snapshot needs memory for the encoded state (about 20 bytes per entry) plus one chunk, not for a second copy
+// of the state in Go values, and spilled state is streamed from disk. Keys are encoded with coder.KeyOf and
+// accumulators with coder.Of, as spilling does: any state that can spill can be checkpointed.
+//
+// Snapshots of formats 1 and 2 were gob streams — a snapHeader, then snapChunks of up to snapChunkSize records,
+// the last marked End — and are still restored (restoreGob).
 
 const snapChunkSize = 1024
 
@@ -63,24 +70,92 @@ type snapRecord[K comparable, A any] struct {
 	P        paneSnap[K, A]
 }
 
+// Pane flags in records.
+const (
+	pfOnTimeDone = 1 << iota
+	pfClosed
+	pfTrig
+	pfWmPassed
+)
+
 type snapWriter[K comparable, A any] struct {
-	enc   *gob.Encoder
-	chunk snapChunk[K, A]
+	so *snapOut
+	kc coder.Coder[K]
+	ac coder.Coder[A]
 }
 
+// add encodes a record: kind, window (start, end as varints), then
+//
+//	recPane:      flags (pf…), key, fresh, idx, nonSpec (varints), trigger state (pfTrig), accumulator
+//	recSlice:     key, accumulator
+//	recPaneGone:  key
+//
+// with keys and accumulators length-prefixed.
 func (sw *snapWriter[K, A]) add(r snapRecord[K, A]) error {
-	sw.chunk.Records = append(sw.chunk.Records, r)
-	if len(sw.chunk.Records) < snapChunkSize {
-		return nil
+	b := appendWindow(append(sw.so.buf, r.Kind), r.W)
+	var err error
+	switch r.Kind {
+	case recPane:
+		p := &r.P
+		var flags byte
+		if p.OnTimeDone {
+			flags |= pfOnTimeDone
+		}
+		if p.Closed {
+			flags |= pfClosed
+		}
+		if p.Trig != nil {
+			flags |= pfTrig
+		}
+		if r.WmPassed {
+			flags |= pfWmPassed
+		}
+		b = append(b, flags)
+		if b, err = appendValue(b, sw.kc.Append, p.K); err != nil {
+			return fmt.Errorf("key %s: %w", Short(p.K), err)
+		}
+		b = binary.AppendVarint(b, p.Fresh)
+		b = binary.AppendVarint(b, p.Idx)
+		b = binary.AppendVarint(b, p.NonSpec)
+		if p.Trig != nil {
+			b = p.Trig.appendTo(b)
+		}
+		if b, err = appendValue(b, sw.ac.Append, p.Acc); err != nil {
+			return fmt.Errorf("accumulator of key %s: %w", Short(p.K), err)
+		}
+	case recSlice:
+		if b, err = appendValue(b, sw.kc.Append, r.P.K); err != nil {
+			return fmt.Errorf("key %s: %w", Short(r.P.K), err)
+		}
+		if b, err = appendValue(b, sw.ac.Append, r.P.Acc); err != nil {
+			return fmt.Errorf("accumulator of key %s: %w", Short(r.P.K), err)
+		}
+	case recPaneGone:
+		if b, err = appendValue(b, sw.kc.Append, r.P.K); err != nil {
+			return fmt.Errorf("key %s: %w", Short(r.P.K), err)
+		}
 	}
-	return sw.flush(false)
+	sw.so.buf = b
+	return sw.so.recordDone()
 }
 
-func (sw *snapWriter[K, A]) flush(end bool) error {
-	sw.chunk.End = end
-	err := sw.enc.Encode(&sw.chunk)
-	clear(sw.chunk.Records)
-	sw.chunk.Records = sw.chunk.Records[:0]
+// stateCoders returns the coders of the reduction's keys and accumulators.
+func (o *ReduceOp[K, V, A, O]) stateCoders() (coder.Coder[K], coder.Coder[A], error) {
+	kc, err := coder.KeyOf[K]()
+	if err != nil {
+		return kc, coder.Coder[A]{}, fmt.Errorf("%s: key type %s: %w", o.name, pipeline.TypeName[K](), err)
+	}
+	ac, err := coder.Of[A]()
+	if err != nil {
+		return kc, ac, fmt.Errorf("%s: accumulator type %s: %w", o.name, pipeline.TypeName[A](), err)
+	}
+	return kc, ac, nil
+}
+
+// CheckStateCoders reports, before a run starts, a key or accumulator type that checkpoints and spilled state
+// cannot encode.
+func (o *ReduceOp[K, V, A, O]) CheckStateCoders() error {
+	_, _, err := o.stateCoders()
 	return err
 }
 
@@ -93,12 +168,21 @@ func snapOf[K comparable, A any](k K, p *pane[A]) paneSnap[K, A] {
 // change tracking.
 func (c *consumer[K, V, A, O]) Snapshot(w io.Writer, full bool) (bool, error) {
 	full = full || c.ckOverflow
-	sw := &snapWriter[K, A]{enc: gob.NewEncoder(w), chunk: snapChunk[K, A]{Records: make([]snapRecord[K, A], 0, snapChunkSize)}}
 	fail := func(err error) error { return fmt.Errorf("%s: snapshot: %w", c.op.name, err) }
-	if err := sw.enc.Encode(snapHeader{WM: c.wm, Prev: c.prev, Full: full}); err != nil {
+	kc, ac, err := c.op.stateCoders()
+	if err != nil {
 		return full, fail(err)
 	}
-	var err error
+	hdr := binary.AppendVarint(nil, int64(c.wm))
+	hdr = binary.AppendVarint(hdr, int64(c.prev))
+	hdr = append(hdr, boolByte(full))
+	hdr = binary.AppendUvarint(hdr, coder.FormatVersion)
+	hdr = appendString(appendString(hdr, kc.Name), ac.Name)
+	so, err := newSnapOut(w, hdr)
+	if err != nil {
+		return full, fail(err)
+	}
+	sw := &snapWriter[K, A]{so: so, kc: kc, ac: ac}
 	if full {
 		err = c.snapshotFull(sw)
 	} else {
@@ -107,11 +191,18 @@ func (c *consumer[K, V, A, O]) Snapshot(w io.Writer, full bool) (bool, error) {
 	if err != nil {
 		return full, fail(err)
 	}
-	if err := sw.flush(true); err != nil {
+	if err := so.close(); err != nil {
 		return full, fail(err)
 	}
 	c.resetChanges()
 	return full, nil
+}
+
+func boolByte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // resetChanges restarts the change tracking (after a snapshot or a restore).
@@ -310,7 +401,11 @@ func (c *consumer[K, V, A, O]) snapshotDelta(sw *snapWriter[K, A]) error {
 // Restore distributes the checkpointed state over the current consumers. chains[j] holds the snapshots written
 // by worker j of the checkpointed run: a full one, then the deltas after it, in order.
 func (ex *exchange[K, V, A, O]) Restore(chains [][]io.Reader) error {
-	return ex.restore(chains, decodeChunk[K, A])
+	_, ac, err := ex.op.stateCoders()
+	if err != nil {
+		return err
+	}
+	return ex.restore(chains, snapDecoder[K, A]{gob: decodeChunk[K, A], accShape: ac.Name, acc: ac.Decode})
 }
 
 // RestoreMigrated restores snapshots whose accumulators have another type, converting them with m, an
@@ -321,7 +416,19 @@ func (ex *exchange[K, V, A, O]) RestoreMigrated(chains [][]io.Reader, m any) err
 		return fmt.Errorf("%s: migration %T does not produce %s accumulators for %s keys", ex.op.name, m,
 			pipeline.TypeName[A](), pipeline.TypeName[K]())
 	}
-	return ex.restore(chains, d.decodeChunk)
+	sd, err := d.snapDecoder()
+	if err != nil {
+		return fmt.Errorf("%s: migration: %w", ex.op.name, err)
+	}
+	return ex.restore(chains, sd)
+}
+
+// snapDecoder decodes the records of a reduction's snapshots: gob chunks (formats 1 and 2), or accumulators
+// encoded by a coder whose Name is accShape (format 3).
+type snapDecoder[K comparable, A any] struct {
+	gob      func(*gob.Decoder) (snapChunk[K, A], error)
+	accShape string
+	acc      func([]byte) (A, error)
 }
 
 func decodeChunk[K comparable, A any](dec *gob.Decoder) (snapChunk[K, A], error) {
@@ -331,13 +438,28 @@ func decodeChunk[K comparable, A any](dec *gob.Decoder) (snapChunk[K, A], error)
 }
 
 type accDecoder[K comparable, A any] interface {
-	decodeChunk(dec *gob.Decoder) (snapChunk[K, A], error)
+	snapDecoder() (snapDecoder[K, A], error)
 }
 
 // AccMigration converts the checkpointed accumulators of a reduction from Old to New as they are restored (an
 // upgrade that changed a combiner's accumulator type).
 type AccMigration[K comparable, Old, New any] struct {
 	Fn func(Old) New
+}
+
+func (m AccMigration[K, Old, New]) snapDecoder() (snapDecoder[K, New], error) {
+	oc, err := coder.Of[Old]()
+	if err != nil {
+		return snapDecoder[K, New]{}, fmt.Errorf("old accumulator type %s: %w", pipeline.TypeName[Old](), err)
+	}
+	return snapDecoder[K, New]{gob: m.decodeChunk, accShape: oc.Name, acc: func(b []byte) (New, error) {
+		old, err := oc.Decode(b)
+		if err != nil {
+			var zero New
+			return zero, err
+		}
+		return m.Fn(old), nil
+	}}, nil
 }
 
 func (m AccMigration[K, Old, New]) decodeChunk(dec *gob.Decoder) (snapChunk[K, New], error) {
@@ -363,9 +485,13 @@ func (m AccMigration[K, Old, New]) Types() (key, from, to string) {
 	return pipeline.TypeName[K](), pipeline.TypeName[Old](), pipeline.TypeName[New]()
 }
 
-func (ex *exchange[K, V, A, O]) restore(chains [][]io.Reader, decode func(*gob.Decoder) (snapChunk[K, A], error)) error {
+func (ex *exchange[K, V, A, O]) restore(chains [][]io.Reader, sd snapDecoder[K, A]) error {
 	if len(ex.cons) != ex.n {
 		return fmt.Errorf("%s: restore before every worker was instantiated", ex.op.name)
+	}
+	kc, err := coder.KeyOf[K]()
+	if err != nil {
+		return fmt.Errorf("%s: key type %s: %w", ex.op.name, pipeline.TypeName[K](), err)
 	}
 	owner := func(k K) *consumer[K, V, A, O] {
 		if ex.n == 1 {
@@ -375,7 +501,7 @@ func (ex *exchange[K, V, A, O]) restore(chains [][]io.Reader, decode func(*gob.D
 	}
 	for j, chain := range chains {
 		for i, r := range chain {
-			if err := ex.restoreOne(r, owner, decode); err != nil {
+			if err := ex.restoreOne(r, owner, kc, sd); err != nil {
 				return fmt.Errorf("%s: restore %s: %w", ex.op.name, snapshotName(r, i, j), err)
 			}
 		}
@@ -388,7 +514,7 @@ func (ex *exchange[K, V, A, O]) restore(chains [][]io.Reader, decode func(*gob.D
 }
 
 // spillIfOverBudget spills what a restore has put in memory so far when the heap is over the state budget, every
-// 8 chunks (8k records), so that a state larger than memory can be restored. Sessions wait for the end of the
+// 8 chunks (gob snapshots: 8k records; coder snapshots: 512 KiB), so that a state larger than memory can be restored. Sessions wait for the end of the
 // restore (their spilled form depends on whether their window has passed, known once every snapshot is in).
 func (ex *exchange[K, V, A, O]) spillIfOverBudget() error {
 	ex.restored++
@@ -427,19 +553,144 @@ func (c *consumer[K, V, A, O]) finishRestore() {
 	}
 }
 
-func (ex *exchange[K, V, A, O]) restoreOne(r io.Reader, owner func(K) *consumer[K, V, A, O], decode func(*gob.Decoder) (snapChunk[K, A], error)) error {
+func (ex *exchange[K, V, A, O]) restoreOne(r io.Reader, owner func(K) *consumer[K, V, A, O], kc coder.Coder[K], sd snapDecoder[K, A]) error {
+	isCoder, br, err := isCoderSnapshot(r)
+	if err != nil {
+		return err
+	}
+	if !isCoder {
+		return ex.restoreGob(br, owner, sd.gob)
+	}
+	si := &snapIn{r: br}
+	hb, err := si.next()
+	if err != nil {
+		return fmt.Errorf("header: %w", err)
+	}
+	h := &dec{b: hb}
+	wm, prev := pipeline.Time(h.varint()), pipeline.Time(h.varint())
+	h.byte1() // full
+	version := h.uvarint()
+	keyShape, accShape := h.str(), h.str()
+	if h.err != nil {
+		return fmt.Errorf("header: %w", h.err)
+	}
+	if version != coder.FormatVersion {
+		return fmt.Errorf("the snapshot's values have coder format %d, this kappa reads %d", version, coder.FormatVersion)
+	}
+	if keyShape != kc.Name {
+		return fmt.Errorf("the checkpoint's keys are %s, the pipeline's %s: the key type changed (give the transform another name, or restore with the old type)", keyShape, kc.Name)
+	}
+	if accShape != sd.accShape {
+		return fmt.Errorf("the checkpoint's accumulators are %s, the pipeline reads %s: the accumulator type changed (register a migration, local.MigrateAccumulator, from the old type, or give the transform another name)", accShape, sd.accShape)
+	}
+	ex.advanceWatermarks(wm, prev)
+	for {
+		b, err := si.next()
+		if err != nil {
+			return err
+		}
+		if b == nil {
+			return nil
+		}
+		d := &dec{b: b}
+		for d.more() {
+			rec, err := readRecord(d, kc, sd.acc)
+			if err != nil {
+				return fmt.Errorf("chunk at byte %d: %w", si.off, err)
+			}
+			if err := ex.apply(rec, owner); err != nil {
+				return err
+			}
+		}
+		if err := ex.spillIfOverBudget(); err != nil {
+			return err
+		}
+	}
+}
+
+// readRecord decodes a record written by snapWriter.add.
+func readRecord[K comparable, A any](d *dec, kc coder.Coder[K], acc func([]byte) (A, error)) (snapRecord[K, A], error) {
+	var r snapRecord[K, A]
+	r.Kind = d.byte1()
+	r.W = d.window()
+	key := func() error {
+		b := d.bytes()
+		if d.err != nil {
+			return d.err
+		}
+		k, err := kc.Decode(b)
+		if err != nil {
+			return fmt.Errorf("key: %w", err)
+		}
+		r.P.K = k
+		return nil
+	}
+	value := func() error {
+		b := d.bytes()
+		if d.err != nil {
+			return d.err
+		}
+		a, err := acc(b)
+		if err != nil {
+			return fmt.Errorf("accumulator of key %s: %w", Short(r.P.K), err)
+		}
+		r.P.Acc = a
+		return nil
+	}
+	switch r.Kind {
+	case recPane:
+		flags := d.byte1()
+		if err := key(); err != nil {
+			return r, err
+		}
+		r.WmPassed = flags&pfWmPassed != 0
+		r.P.OnTimeDone, r.P.Closed = flags&pfOnTimeDone != 0, flags&pfClosed != 0
+		r.P.Fresh, r.P.Idx, r.P.NonSpec = d.varint(), d.varint(), d.varint()
+		if d.err != nil {
+			return r, d.err
+		}
+		if flags&pfTrig != 0 {
+			t, rest, err := readTState(d.b[d.i:])
+			if err != nil {
+				return r, err
+			}
+			r.P.Trig = t
+			d.i = len(d.b) - len(rest)
+		}
+		return r, value()
+	case recSlice:
+		if err := key(); err != nil {
+			return r, err
+		}
+		return r, value()
+	case recPaneGone:
+		return r, key()
+	case recWindowGone, recSliceGone:
+		return r, d.err
+	default:
+		return r, fmt.Errorf("unknown record kind %d: %w", r.Kind, errCorrupt)
+	}
+}
+
+// advanceWatermarks applies a snapshot's watermarks. Watermarks only go forward: the chains of the workers are
+// applied one after another, and a later chain's full snapshot may be older than an earlier chain's last delta.
+// (A window that fired since that older snapshot must not be registered as pending again; its state goes with the
+// later chain's deltas.)
+func (ex *exchange[K, V, A, O]) advanceWatermarks(wm, prev pipeline.Time) {
+	for _, c := range ex.cons {
+		c.wm, c.prev = max(c.wm, wm), max(c.prev, prev)
+		c.prod.wm = c.wm
+	}
+}
+
+// restoreGob restores a gob snapshot (formats 1 and 2).
+func (ex *exchange[K, V, A, O]) restoreGob(r io.Reader, owner func(K) *consumer[K, V, A, O], decode func(*gob.Decoder) (snapChunk[K, A], error)) error {
 	dec := gob.NewDecoder(r)
 	var h snapHeader
 	if err := dec.Decode(&h); err != nil {
 		return err
 	}
-	// Watermarks only go forward: the chains of the workers are applied one after another, and a later chain's
-	// full snapshot may be older than an earlier chain's last delta. (A window that fired since that older
-	// snapshot must not be registered as pending again; its state goes with the later chain's deltas.)
-	for _, c := range ex.cons {
-		c.wm, c.prev = max(c.wm, h.WM), max(c.prev, h.Prev)
-		c.prod.wm = c.wm
-	}
+	ex.advanceWatermarks(h.WM, h.Prev)
 	for {
 		chunk, err := decode(dec)
 		if err != nil {
@@ -449,47 +700,51 @@ func (ex *exchange[K, V, A, O]) restoreOne(r io.Reader, owner func(K) *consumer[
 			return err
 		}
 		for _, rec := range chunk.Records {
-			switch rec.Kind {
-			case recPane:
-				if err := owner(rec.P.K).restorePane(rec.W, rec.WmPassed, rec.P); err != nil {
-					return err
-				}
-			case recSlice:
-				c := owner(rec.P.K)
-				if c.sl == nil {
-					return fmt.Errorf("a sliding-window slice in the snapshot, but %s keeps no slices", ex.op.name)
-				}
-				if err := c.restoreSlice(rec.W, rec.P.K, rec.P.Acc); err != nil {
-					return err
-				}
-			case recWindowGone:
-				for _, c := range ex.cons {
-					if g := c.wins[rec.W]; g != nil {
-						c.drop(g)
-					}
-				}
-			case recPaneGone:
-				owner(rec.P.K).removePane(rec.W, rec.P.K)
-			case recSliceGone:
-				for _, c := range ex.cons {
-					if c.sl != nil {
-						if g := c.sl.slices[rec.W.Start]; g != nil && g.spilled {
-							if err := c.dropSpilledSlice(rec.W.Start); err != nil {
-								return err
-							}
-						}
-						delete(c.sl.slices, rec.W.Start)
-						c.sl.last = nil
-					}
-				}
-			default:
-				return fmt.Errorf("unknown record kind %d", rec.Kind)
+			if err := ex.apply(rec, owner); err != nil {
+				return err
 			}
 		}
 		if chunk.End {
 			return nil
 		}
 	}
+}
+
+// apply applies a record of a snapshot.
+func (ex *exchange[K, V, A, O]) apply(rec snapRecord[K, A], owner func(K) *consumer[K, V, A, O]) error {
+	switch rec.Kind {
+	case recPane:
+		return owner(rec.P.K).restorePane(rec.W, rec.WmPassed, rec.P)
+	case recSlice:
+		c := owner(rec.P.K)
+		if c.sl == nil {
+			return fmt.Errorf("a sliding-window slice in the snapshot, but %s keeps no slices", ex.op.name)
+		}
+		return c.restoreSlice(rec.W, rec.P.K, rec.P.Acc)
+	case recWindowGone:
+		for _, c := range ex.cons {
+			if g := c.wins[rec.W]; g != nil {
+				c.drop(g)
+			}
+		}
+	case recPaneGone:
+		owner(rec.P.K).removePane(rec.W, rec.P.K)
+	case recSliceGone:
+		for _, c := range ex.cons {
+			if c.sl != nil {
+				if g := c.sl.slices[rec.W.Start]; g != nil && g.spilled {
+					if err := c.dropSpilledSlice(rec.W.Start); err != nil {
+						return err
+					}
+				}
+				delete(c.sl.slices, rec.W.Start)
+				c.sl.last = nil
+			}
+		}
+	default:
+		return fmt.Errorf("unknown record kind %d", rec.Kind)
+	}
+	return nil
 }
 
 // restorePane sets the pane of ps.K in w (replacing any earlier one, also one a restore spilled).
@@ -558,6 +813,17 @@ func (c *consumer[K, V, A, O]) restoreSlice(slice pipeline.Window, k K, a A) err
 	return nil
 }
 
+// A stateful DoFn's snapshot (format 3): the magic, a header chunk (watermark, flags: 1 full, 2 every key's state
+// went before the entries; the coder's format version and the key coder's name), then chunks of entries: flags (1
+// the key's state in the window went), window, key, and unless gone its cells (cellEnc) and timers (appendTimers).
+// Formats 1 and 2 were one gob-encoded stateSnap, still restored.
+
+const (
+	ssFull    = 1
+	ssAllGone = 2
+	seGone    = 1
+)
+
 type stateEntrySnap[K comparable] struct {
 	K      K
 	W      pipeline.Window
@@ -573,48 +839,93 @@ type stateSnap[K comparable] struct {
 	Entries []stateEntrySnap[K]
 }
 
+type stateSnapWriter[K comparable] struct {
+	so *snapOut
+	kc coder.Coder[K]
+	ce cellEnc
+}
+
+func (sw *stateSnapWriter[K]) add(k skey[K], gone bool, cells map[string]any, timers map[string]TimerSpec) error {
+	b := appendWindow(append(sw.so.buf, boolByte(gone)), k.w)
+	b, err := appendValue(b, sw.kc.Append, k.k)
+	if err != nil {
+		return fmt.Errorf("key %s: %w", Short(k.k), err)
+	}
+	if !gone {
+		if b, err = sw.ce.appendCells(b, cells); err != nil {
+			return fmt.Errorf("key %s: %w", Short(k.k), err)
+		}
+		b = appendTimers(b, timers)
+	}
+	sw.so.buf = b
+	return sw.so.recordDone()
+}
+
 // Snapshot writes the stateful DoFn's state and timers, all of it or what changed since the previous snapshot.
 func (c *stateConsumer[K, V, Out]) Snapshot(w io.Writer, full bool) (bool, error) {
 	full = full || c.ckOverflow
-	s := stateSnap[K]{WM: c.wm, Full: full}
+	fail := func(err error) (bool, error) { return full, fmt.Errorf("%s: snapshot: %w", c.op.name, err) }
+	kc, err := coder.KeyOf[K]()
+	if err != nil {
+		return fail(fmt.Errorf("key type %s: %w", pipeline.TypeName[K](), err))
+	}
+	var flags byte
 	if full {
-		s.Entries = make([]stateEntrySnap[K], 0, len(c.keys))
+		flags |= ssFull
+	} else if c.ckAllGone {
+		flags |= ssAllGone
+	}
+	hdr := append(binary.AppendVarint(nil, int64(c.wm)), flags)
+	hdr = binary.AppendUvarint(hdr, coder.FormatVersion)
+	hdr = appendString(hdr, kc.Name)
+	so, err := newSnapOut(w, hdr)
+	if err != nil {
+		return fail(err)
+	}
+	sw := &stateSnapWriter[K]{so: so, kc: kc}
+	if full {
 		for k, ks := range c.keys {
 			c.expire(ks) // a checkpoint drops expired state (TTL)
 			if len(ks.cells) == 0 && len(ks.timers) == 0 {
 				delete(c.keys, k)
 				continue
 			}
-			s.Entries = append(s.Entries, stateEntrySnap[K]{K: k.k, W: k.w, Cells: ks.cells, Timers: ks.timers})
+			if err := sw.add(k, false, ks.cells, ks.timers); err != nil {
+				return fail(err)
+			}
 		}
 		if err := c.scanSpilled(func(k skey[K], sk spilledKeyState) error {
-			s.Entries = append(s.Entries, stateEntrySnap[K]{K: k.k, W: k.w, Cells: sk.Cells, Timers: sk.Timers})
-			return nil
+			return sw.add(k, false, sk.Cells, sk.Timers)
 		}); err != nil {
-			return full, fmt.Errorf("%s: snapshot spilled state: %w", c.op.name, err)
+			return fail(fmt.Errorf("spilled state: %w", err))
 		}
 	} else {
-		s.AllGone = c.ckAllGone
 		for _, k := range c.ckGone {
-			s.Entries = append(s.Entries, stateEntrySnap[K]{K: k.k, W: k.w, Gone: true})
+			if err := sw.add(k, true, nil, nil); err != nil {
+				return fail(err)
+			}
 		}
 		for _, k := range c.ckKeys {
 			if ks := c.keys[k]; ks != nil {
-				s.Entries = append(s.Entries, stateEntrySnap[K]{K: k.k, W: k.w, Cells: ks.cells, Timers: ks.timers})
+				if err := sw.add(k, false, ks.cells, ks.timers); err != nil {
+					return fail(err)
+				}
 			}
 		}
 		for k := range c.spilledChanged {
 			sk, err := c.peek(k)
 			if err != nil {
-				return full, fmt.Errorf("%s: snapshot spilled state: %w", c.op.name, err)
+				return fail(fmt.Errorf("spilled state: %w", err))
 			}
 			if sk != nil {
-				s.Entries = append(s.Entries, stateEntrySnap[K]{K: k.k, W: k.w, Cells: sk.Cells, Timers: sk.Timers})
+				if err := sw.add(k, false, sk.Cells, sk.Timers); err != nil {
+					return fail(err)
+				}
 			}
 		}
 	}
-	if err := gob.NewEncoder(w).Encode(&s); err != nil {
-		return full, fmt.Errorf("%s: snapshot (state cells must hold gob-encodable values): %w", c.op.name, err)
+	if err := so.close(); err != nil {
+		return fail(err)
 	}
 	c.resetChanges()
 	return full, nil
@@ -635,55 +946,27 @@ func (c *stateConsumer[K, V, Out]) resetChanges() {
 	c.spilledChanged = nil
 }
 
+// CheckStateCoders reports, before a run starts, a key type that checkpoints and spilled state cannot encode.
+// (The types of state cells are known once values are written: a cell type the coder refuses fails the first
+// write of it, see checkCells.)
+func (o *StatefulOp[K, V, Out]) CheckStateCoders() error {
+	if _, err := coder.KeyOf[K](); err != nil {
+		return fmt.Errorf("%s: key type %s: %w", o.name, pipeline.TypeName[K](), err)
+	}
+	return nil
+}
+
 // Restore distributes the checkpointed state over the current consumers: chains[j] holds the snapshots of worker
 // j of the checkpointed run, a full one then deltas, in order.
 func (ex *stateExchange[K, V, Out]) Restore(chains [][]io.Reader) error {
-	owner := func(k K) *stateConsumer[K, V, Out] {
-		if ex.n == 1 {
-			return ex.cons[0]
-		}
-		return ex.cons[hashOf(ex.seed, k)%uint64(ex.n)]
+	kc, err := coder.KeyOf[K]()
+	if err != nil {
+		return fmt.Errorf("%s: key type %s: %w", ex.op.name, pipeline.TypeName[K](), err)
 	}
 	for j, chain := range chains {
 		for i, r := range chain {
-			var s stateSnap[K]
-			if err := gob.NewDecoder(r).Decode(&s); err != nil {
+			if err := ex.restoreOne(r, kc); err != nil {
 				return fmt.Errorf("%s: restore %s: %w", ex.op.name, snapshotName(r, i, j), err)
-			}
-			for _, c := range ex.cons {
-				c.wm = max(c.wm, s.WM)
-				if s.AllGone {
-					clear(c.keys)
-				}
-			}
-			for i, e := range s.Entries {
-				if i%65536 == 65535 {
-					if err := ex.spillIfOverBudget(); err != nil {
-						return err
-					}
-				}
-				c := owner(e.K)
-				k := skey[K]{k: e.K, w: e.W}
-				if e.Gone {
-					delete(c.keys, k)
-					continue
-				}
-				ks, err := c.state(k)
-				if err != nil {
-					return fmt.Errorf("%s: restore: %w", ex.op.name, err)
-				}
-				ks.cells = e.Cells
-				if ks.cells == nil {
-					ks.cells = map[string]any{}
-				}
-				ks.timers = e.Timers
-				for name, t := range e.Timers {
-					if t.Domain == EventTime {
-						c.push(&c.event, timerEntry[K]{at: t.T, key: k, name: name})
-					} else {
-						c.push(&c.proc, timerEntry[K]{pt: t.PT, key: k, name: name})
-					}
-				}
 			}
 		}
 	}
@@ -693,15 +976,134 @@ func (ex *stateExchange[K, V, Out]) Restore(chains [][]io.Reader) error {
 	return nil
 }
 
-var gobRegistered sync.Map
-
-// RegisterGob makes values of T storable in state cells (held as any) in checkpoints.
-func RegisterGob[T any]() {
-	if _, done := gobRegistered.LoadOrStore((*T)(nil), true); done {
-		return
+func (ex *stateExchange[K, V, Out]) owner(k K) *stateConsumer[K, V, Out] {
+	if ex.n == 1 {
+		return ex.cons[0]
 	}
-	defer func() { _ = recover() }() // interface types cannot be registered; their dynamic values must be
-	gob.Register(*new(T))
+	return ex.cons[hashOf(ex.seed, k)%uint64(ex.n)]
+}
+
+func (ex *stateExchange[K, V, Out]) restoreOne(r io.Reader, kc coder.Coder[K]) error {
+	isCoder, br, err := isCoderSnapshot(r)
+	if err != nil {
+		return err
+	}
+	if !isCoder {
+		var s stateSnap[K]
+		if err := gob.NewDecoder(br).Decode(&s); err != nil {
+			return err
+		}
+		ex.startSnapshot(s.WM, s.AllGone)
+		for i, e := range s.Entries {
+			if i%65536 == 65535 {
+				if err := ex.spillIfOverBudget(); err != nil {
+					return err
+				}
+			}
+			if err := ex.restoreEntry(skey[K]{k: e.K, w: e.W}, e.Gone, e.Cells, e.Timers); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	si := &snapIn{r: br}
+	hb, err := si.next()
+	if err != nil {
+		return fmt.Errorf("header: %w", err)
+	}
+	h := &dec{b: hb}
+	wm := pipeline.Time(h.varint())
+	flags := h.byte1()
+	version := h.uvarint()
+	keyShape := h.str()
+	if h.err != nil {
+		return fmt.Errorf("header: %w", h.err)
+	}
+	if version != coder.FormatVersion {
+		return fmt.Errorf("the snapshot's values have coder format %d, this kappa reads %d", version, coder.FormatVersion)
+	}
+	if keyShape != kc.Name {
+		return fmt.Errorf("the checkpoint's keys are %s, the pipeline's %s: the key type changed (give the transform another name, or restore with the old type)", keyShape, kc.Name)
+	}
+	ex.startSnapshot(wm, flags&ssAllGone != 0)
+	var cd cellDec
+	n := 0
+	for {
+		b, err := si.next()
+		if err != nil {
+			return err
+		}
+		if b == nil {
+			return nil
+		}
+		d := &dec{b: b}
+		for d.more() {
+			gone := d.byte1()&seGone != 0
+			w := d.window()
+			kb := d.bytes()
+			if d.err != nil {
+				return fmt.Errorf("chunk at byte %d: %w", si.off, d.err)
+			}
+			k, err := kc.Decode(kb)
+			if err != nil {
+				return fmt.Errorf("chunk at byte %d: key: %w", si.off, err)
+			}
+			var cells map[string]any
+			var timers map[string]TimerSpec
+			if !gone {
+				if cells, err = cd.cells(d); err != nil {
+					return fmt.Errorf("chunk at byte %d: key %s: %w", si.off, Short(k), err)
+				}
+				if timers = d.timers(); d.err != nil {
+					return fmt.Errorf("chunk at byte %d: key %s: timers: %w", si.off, Short(k), d.err)
+				}
+			}
+			if n++; n%65536 == 0 {
+				if err := ex.spillIfOverBudget(); err != nil {
+					return err
+				}
+			}
+			if err := ex.restoreEntry(skey[K]{k: k, w: w}, gone, cells, timers); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// startSnapshot applies a snapshot's watermark (forward only) and its every-key-went flag.
+func (ex *stateExchange[K, V, Out]) startSnapshot(wm pipeline.Time, allGone bool) {
+	for _, c := range ex.cons {
+		c.wm = max(c.wm, wm)
+		if allGone {
+			clear(c.keys)
+		}
+	}
+}
+
+// restoreEntry sets (or, gone, removes) the state of key k.
+func (ex *stateExchange[K, V, Out]) restoreEntry(k skey[K], gone bool, cells map[string]any, timers map[string]TimerSpec) error {
+	c := ex.owner(k.k)
+	if gone {
+		delete(c.keys, k)
+		return nil
+	}
+	ks, err := c.state(k)
+	if err != nil {
+		return fmt.Errorf("%s: restore: %w", ex.op.name, err)
+	}
+	ks.cells = cells
+	if ks.cells == nil {
+		ks.cells = map[string]any{}
+	}
+	ks.timers = timers
+	for name, t := range timers {
+		if t.Domain == EventTime {
+			c.push(&c.event, timerEntry[K]{at: t.T, key: k, name: name})
+		} else {
+			c.push(&c.proc, timerEntry[K]{pt: t.PT, key: k, name: name})
+		}
+	}
+	return nil
 }
 
 // spillIfOverBudget spills what a restore has put in memory so far when the heap is over the state budget.

@@ -97,7 +97,7 @@ func (o *StatefulOp[K, V, Out]) String() string { return o.kind }
 // SetName sets the transform's full name.
 func (o *StatefulOp[K, V, Out]) SetName(name string) { o.name = name }
 
-// StateTypes names the key type (state cells hold values of any gob-encodable type).
+// StateTypes names the key type (state cells hold values of any type coder.Of encodes, see cells.go).
 func (o *StatefulOp[K, V, Out]) StateTypes() map[string]string {
 	return map[string]string{"key": pipeline.TypeName[K]()}
 }
@@ -207,6 +207,13 @@ const sweepPerAdvance = 1024
 func (c *stateConsumer[K, V, Out]) expire(ks *keyState) bool {
 	gone := false
 	for name, v := range ks.cells {
+		if r, ok := v.(*rawCell); ok { // restored, its type not known when it was: decode it once it is
+			if iv, ok := cellsByName.Load(r.name); ok && iv.(*cellInfo).shape == r.shape {
+				if x, err := iv.(*cellInfo).decode(r.b); err == nil {
+					ks.cells[name], v = x, x
+				}
+			}
+		}
 		if e, ok := v.(Expiring); ok && e.ExpireBefore(c.wm, c.now) {
 			delete(ks.cells, name)
 			gone = true
@@ -277,6 +284,10 @@ func (c *stateConsumer[K, V, Out]) countLate(w pipeline.Window) {
 
 func (c *stateConsumer[K, V, Out]) Flush() error { return nil }
 
+// encodes reports whether the state is encoded (checkpointed or spilled): its cells must then hold types the
+// coder encodes.
+func (c *stateConsumer[K, V, Out]) encodes() bool { return c.w.TrackChanges || c.w.NewSpill != nil }
+
 func (c *stateConsumer[K, V, Out]) StateEntries() int { return len(c.keys) }
 
 func (c *stateConsumer[K, V, Out]) state(k skey[K]) (*keyState, error) {
@@ -337,6 +348,9 @@ func (c *stateConsumer[K, V, Out]) Process() error {
 			if err == nil {
 				err = c.emit.FirstErr()
 			}
+			if err == nil && refusedCells.Load() > 0 && c.encodes() {
+				err = checkCells(ks.cells)
+			}
 			if err != nil {
 				return fmt.Errorf("%s: key %v: %w", c.op.name, e.Value.Key, err)
 			}
@@ -371,6 +385,9 @@ func (c *stateConsumer[K, V, Out]) fire(te timerEntry[K], domain TimeDomain) err
 	err := c.op.fn.OnTimer(c.w.Ctx, c.context(te.key, ks), t, c.emit)
 	if err == nil {
 		err = c.emit.FirstErr()
+	}
+	if err == nil && refusedCells.Load() > 0 && c.encodes() {
+		err = checkCells(ks.cells)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: key %v: timer %q: %w", c.op.name, te.key.k, te.name, err)

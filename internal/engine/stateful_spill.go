@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"container/heap"
 	"encoding/binary"
-	"encoding/gob"
 	"fmt"
 	"time"
 
@@ -34,11 +33,36 @@ type stateSpill[K comparable] struct {
 	keys   bool // some key state may be on disk
 	timers bool // some timers may be on disk
 	keyb   []byte
+	valb   []byte
 }
 
 type spilledKeyState struct {
 	Cells  map[string]any
 	Timers map[string]TimerSpec
+}
+
+// encodeKeyState encodes a key's state for the spill store: its cells (encoded on their own, cellEnc) and timers.
+func encodeKeyState(b []byte, cells map[string]any, timers map[string]TimerSpec) ([]byte, error) {
+	var ce cellEnc
+	b, err := ce.appendCells(b, cells)
+	if err != nil {
+		return b, err
+	}
+	return appendTimers(b, timers), nil
+}
+
+func decodeKeyState(b []byte) (spilledKeyState, error) {
+	d := &dec{b: b}
+	var cd cellDec
+	cells, err := cd.cells(d)
+	if err != nil {
+		return spilledKeyState{}, err
+	}
+	timers := d.timers()
+	if d.err == nil && d.i != len(b) {
+		d.fail("bytes left over")
+	}
+	return spilledKeyState{Cells: cells, Timers: timers}, d.err
 }
 
 func (c *stateConsumer[K, V, Out]) openSpill() error {
@@ -117,11 +141,12 @@ func (c *stateConsumer[K, V, Out]) Spill() (int, error) {
 		if err != nil {
 			return fail(err)
 		}
-		var buf bytes.Buffer
-		if err := gob.NewEncoder(&buf).Encode(spilledKeyState{Cells: ks.cells, Timers: ks.timers}); err != nil {
-			return fail(fmt.Errorf("state cells must hold gob-encodable values: %w", err))
+		var err2 error
+		c.sp.valb, err2 = encodeKeyState(c.sp.valb[:0], ks.cells, ks.timers)
+		if err2 != nil {
+			return fail(fmt.Errorf("key %s: %w", Short(k.k), err2))
 		}
-		if err := c.sp.store.Set(key, buf.Bytes()); err != nil {
+		if err := c.sp.store.Set(key, c.sp.valb); err != nil {
 			return fail(err)
 		}
 		if ks.ck {
@@ -176,9 +201,9 @@ func (c *stateConsumer[K, V, Out]) load(k skey[K]) (*keyState, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	var s spilledKeyState
-	if err := gob.NewDecoder(bytes.NewReader(v)).Decode(&s); err != nil {
-		return nil, fmt.Errorf("%s: spilled state of key %v: %w", c.op.name, k.k, err)
+	s, err := decodeKeyState(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: spilled state of key %s: %w", c.op.name, Short(k.k), err)
 	}
 	if err := c.sp.store.Delete(key); err != nil {
 		return nil, err
@@ -208,9 +233,9 @@ func (c *stateConsumer[K, V, Out]) peek(k skey[K]) (*spilledKeyState, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	var s spilledKeyState
-	if err := gob.NewDecoder(bytes.NewReader(v)).Decode(&s); err != nil {
-		return nil, fmt.Errorf("%s: spilled state of key %v: %w", c.op.name, k.k, err)
+	s, err := decodeKeyState(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: spilled state of key %s: %w", c.op.name, Short(k.k), err)
 	}
 	return &s, nil
 }
@@ -299,9 +324,9 @@ func (c *stateConsumer[K, V, Out]) scanSpilled(fn func(k skey[K], s spilledKeySt
 		if err != nil {
 			return err
 		}
-		var s spilledKeyState
-		if err := gob.NewDecoder(bytes.NewReader(val)).Decode(&s); err != nil {
-			return fmt.Errorf("%s: spilled state of key %v: %w", c.op.name, k, err)
+		s, err := decodeKeyState(val)
+		if err != nil {
+			return fmt.Errorf("%s: spilled state of key %s: %w", c.op.name, Short(k), err)
 		}
 		return fn(skey[K]{k: k, w: w}, s)
 	})

@@ -54,13 +54,18 @@ const (
 	savepointPrefix  = "savepoint-"
 	statePrefix      = "state/"
 	manifestName     = "meta.json"
-	formatVersion    = 2
+	// formatVersion is the manifest format this kappa writes: 3 since snapshots encode state with the coder
+	// package (engine.SnapshotFormat). Format 2 checkpoints and savepoints (gob snapshots) are still restored.
+	formatVersion = 3
+	// oldestFormat is the oldest manifest format this kappa restores.
+	oldestFormat = 2
 )
 
 // Manifest is a checkpoint's or savepoint's manifest, the JSON object meta.json under its prefix: what a restore
 // reads first. ReadManifest decodes it; tools such as cmd/kappa print it.
 type Manifest struct {
-	// Format is the manifest's format version (this kappa reads version 2).
+	// Format is the manifest's format version: 3 (state encoded with the coder package); this kappa also reads
+	// version 2 (state encoded with gob).
 	Format int `json:"format"`
 	// Epoch is the epoch the checkpoint ends: a run restored from it starts at Epoch+1.
 	Epoch uint64 `json:"epoch"`
@@ -356,8 +361,10 @@ func readManifest(ctx context.Context, st CheckpointStore, prefix string) (*Mani
 	if err := json.Unmarshal(b, &meta); err != nil {
 		return nil, fmt.Errorf("kappa: checkpoint %s: corrupt manifest: %w", prefix+manifestName, err)
 	}
-	if meta.Format != formatVersion {
-		return nil, fmt.Errorf("kappa: checkpoint %s has format %d, this kappa reads %d", prefix+manifestName, meta.Format, formatVersion)
+	if meta.Format < oldestFormat || meta.Format > formatVersion {
+		return nil, fmt.Errorf("kappa: checkpoint %s has format %d, this kappa reads formats %d to %d: restore it "+
+			"with the kappa version that wrote it and take a savepoint there, or start without it (an empty checkpoint "+
+			"location)", prefix+manifestName, meta.Format, oldestFormat, formatVersion)
 	}
 	return &meta, nil
 }

@@ -398,6 +398,32 @@ type sinkNode struct {
 	wm pipeline.Time
 }
 
+// stateCoderChecker is implemented by keyed operators whose state types are known before the run: it reports a
+// key or accumulator type the coder cannot encode.
+type stateCoderChecker interface{ CheckStateCoders() error }
+
+// checkStateCoders refuses, before anything is read, a keyed transform whose state checkpoints or spilling
+// (Config.Checkpoints, Config.StateMemory) would need to encode but the coder cannot.
+func checkStateCoders(op any, cfg Config) error {
+	if cfg.Checkpoints == nil && cfg.StateMemory <= 0 {
+		return nil
+	}
+	sc, ok := op.(stateCoderChecker)
+	if !ok {
+		return nil
+	}
+	if err := sc.CheckStateCoders(); err != nil {
+		what := "Config.Checkpoints"
+		if cfg.Checkpoints == nil {
+			what = "Config.StateMemory (spilling)"
+		}
+		return fmt.Errorf("kappa: %w: with %s its state must be encodable by the coder package: change the type "+
+			"(no interfaces, functions or channels), implement encoding.BinaryMarshaler and BinaryUnmarshaler on it, "+
+			"or run without checkpoints and a state budget", err, what)
+	}
+	return nil
+}
+
 // plan classifies the operators, creates the exchanges and instantiates every operator on every worker.
 func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 	cfg := r.cfg
@@ -420,6 +446,9 @@ func (r *Runner) plan(ctx context.Context, p *pipeline.Pipeline) (*run, error) {
 			sinkIdx[t] = sn
 			ru.sinks = append(ru.sinks, sn)
 		case exec.KeyedOp:
+			if err := checkStateCoders(op, cfg); err != nil {
+				return nil, err
+			}
 			ex, err := op.NewExchange(cfg.Workers)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", t.Name(), err)
