@@ -150,6 +150,21 @@ func TestFinalizedSinkAfterStatefulParDoRefused(t *testing.T) {
 	require.ErrorContains(t, err, "stateful ParDo")
 }
 
+// Likewise in the stage that starts at a ParDo with side inputs.
+func TestFinalizedSinkAfterSideInputParDoRefused(t *testing.T) {
+	p := pipeline.New()
+	s := p.Root()
+	names := transforms.AsMap(s, pipelinetest.Create(s, transforms.Pair("a", "Alpha")))
+	out := transforms.MapWithSide(s, pipelinetest.Create(s, "a"), func(k string, side transforms.Side) string {
+		v, _ := names.Lookup(side, k)
+		return v
+	}, names)
+	pipeline.Write(s, out, pipeline.Sink[string](&stagedFiles{dir: t.TempDir()}))
+	err := beam.New(beam.Config{}).Run(context.Background(), p)
+	require.ErrorContains(t, err, "commits in bundle finalization")
+	require.ErrorContains(t, err, "a ParDo with side inputs")
+}
+
 type parquetRow struct {
 	K string `parquet:"k"`
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kappaflow/kappa/internal/exec"
 	"github.com/kappaflow/kappa/pipeline"
 	"github.com/kappaflow/kappa/pipelinetest"
 	"github.com/kappaflow/kappa/pipelinetest/teststream"
@@ -37,6 +38,14 @@ func (everyOther) AssignWindows(dst []pipeline.Window, t pipeline.Time) []pipeli
 type epochSink struct{ pipelinetest.Result[int] }
 
 func (*epochSink) BundleSafe() bool { return false }
+
+// opaqueKeyed is a keyed operator with no portable description (no grouping, stateful or side-input interface).
+type opaqueKeyed struct{}
+
+func (opaqueKeyed) String() string { return "Opaque" }
+func (opaqueKeyed) NewExchange(int) (exec.Exchange, error) {
+	return nil, errors.New("opaqueKeyed has no exchange")
+}
 
 // Each entry of the validation: the pipeline that needs the feature is refused before submission, with a problem
 // naming the transform, the feature and what to do instead.
@@ -109,6 +118,10 @@ func TestValidateRefusesEachFeature(t *testing.T) {
 		{beam.FeatureCoder, "MapWithSide", func(s pipeline.Scope) {
 			ptrs := transforms.AsIter(s, transforms.Map(s, pipelinetest.Create(s, 1), func(v int) chan int { return make(chan int) }))
 			transforms.MapWithSide(s, pipelinetest.Create(s, "a"), func(k string, side transforms.Side) string { return k }, ptrs)
+		}},
+		{beam.FeatureNoTranslation, "Opaque", func(s pipeline.Scope) {
+			t := pipeline.AddTransform(s, "Opaque", opaqueKeyed{}, pipelinetest.Create(s, 1))
+			pipeline.AddOutput[int](s, t)
 		}},
 		{beam.FeatureStageOutputs, "Create", func(s pipeline.Scope) {
 			in := pipelinetest.Create(s, transforms.Pair("a", 1))
