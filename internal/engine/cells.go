@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/gob"
 	"fmt"
@@ -206,6 +207,29 @@ func cellTypeError(cell string, t *cellInfo) error {
 		"Checkpoints and StateMemory): %w", cell, t.name, t.err)
 }
 
+// gobCellType is the type of cells holding plain values restored from a gob snapshot (formats 1 and 2) whose type
+// the process has not written since: they are encoded with gob, as they were, until a state declaration reads or
+// writes them (GetCell boxes them then).
+var gobCellType = cellInfo{name: "gob", shape: "gob", decode: decodeGobCell}
+
+type gobCell struct{ V any }
+
+func encodeGobCell(dst []byte, v any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(gobCell{V: v}); err != nil {
+		return dst, fmt.Errorf("a %T restored from a gob checkpoint: %w", v, err)
+	}
+	return append(dst, buf.Bytes()...), nil
+}
+
+func decodeGobCell(b []byte) (any, error) {
+	var c gobCell
+	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&c); err != nil {
+		return nil, err
+	}
+	return c.V, nil
+}
+
 // cellEnc encodes the cells of a stream of keys (a snapshot, a spilled key, a portable state): cell names and
 // types are written once and referred to by number after.
 type cellEnc struct {
@@ -255,13 +279,15 @@ func (ce *cellEnc) appendCells(b []byte, cells map[string]any) ([]byte, error) {
 			}
 			b = appendBytes(b, v.b)
 		default:
-			iv, ok := cellsByName.Load(fmt.Sprintf("%T", v))
-			if !ok {
-				return b, fmt.Errorf("state cell %q holds a %T, a type no state declaration has written in this process: it cannot be encoded", name, v)
+			if iv, ok := cellsByName.Load(fmt.Sprintf("%T", v)); ok {
+				t := iv.(*cellInfo)
+				b = ce.typeRef(b, t)
+				b, err = appendValue(b, t.encodeAny, any(v))
+				break
 			}
-			t := iv.(*cellInfo)
-			b = ce.typeRef(b, t)
-			b, err = appendValue(b, t.encodeAny, any(v))
+			// A plain value of a type this process has not written, restored from a gob snapshot: it stays gob.
+			b = ce.typeRef(b, &gobCellType)
+			b, err = appendValue(b, encodeGobCell, any(v))
 		}
 		if err != nil {
 			return b, fmt.Errorf("state cell %q: %w", name, err)
@@ -337,7 +363,9 @@ func (cd *cellDec) cells(d *dec) (map[string]any, error) {
 			return nil, d.err
 		}
 		if t.info == nil {
-			if iv, ok := cellsByName.Load(t.name); ok {
+			if t.name == gobCellType.name {
+				t.info = &gobCellType
+			} else if iv, ok := cellsByName.Load(t.name); ok {
 				t.info = iv.(*cellInfo)
 			}
 		}

@@ -1,11 +1,14 @@
 package engine
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/gob"
 	"fmt"
 	"io"
 
+	"github.com/kappaflow/kappa/coder"
 	"github.com/kappaflow/kappa/pipeline"
 )
 
@@ -15,9 +18,18 @@ import (
 // them. A restore gives every worker the side contents and deals the held elements out over the current workers
 // (the main input is not keyed, so any worker may process them).
 
+// Format 3 (snapcodec.go): the magic; a header chunk — main watermark, the side watermarks (count, then each),
+// whether the side contents follow, the count of held elements, the coder's format version, the coder name of the
+// main elements and of each side input's elements; then, when the contents follow, per side input a record with
+// its window count and per window a record (window, element count) followed by a record per element; then a
+// record per held element. Elements are pipeline.Element values encoded by coder.Of. Formats 1 and 2 were gob
+// streams (sideSnapHeader, then the stores' windows, then chunks of held elements), still restored.
+
 type snapshotter interface {
-	writeSnap(enc *gob.Encoder) error
 	readSnap(dec *gob.Decoder) error
+	elemShape() (string, error)
+	writeCoded(so *snapOut) error
+	readCoded(rr *recReader) error
 }
 
 type sideSnapHeader struct {
@@ -32,16 +44,109 @@ type sideWinSnap[T any] struct {
 	Elems []pipeline.Element[T]
 }
 
-func (s *typedStore[T]) writeSnap(enc *gob.Encoder) error {
-	if err := enc.Encode(len(s.wins)); err != nil {
+func (s *typedStore[T]) elemShape() (string, error) {
+	c, err := coder.Of[pipeline.Element[T]]()
+	return c.Name, err
+}
+
+func (s *typedStore[T]) writeCoded(so *snapOut) error {
+	ec, err := coder.Of[pipeline.Element[T]]()
+	if err != nil {
+		return err
+	}
+	so.buf = binary.AppendUvarint(so.buf, uint64(len(s.wins)))
+	if err := so.recordDone(); err != nil {
 		return err
 	}
 	for w, c := range s.wins {
-		if err := enc.Encode(sideWinSnap[T]{W: w, Elems: c.Elements()}); err != nil {
+		es := c.Elements()
+		so.buf = binary.AppendUvarint(appendWindow(so.buf, w), uint64(len(es)))
+		if err := so.recordDone(); err != nil {
 			return err
+		}
+		for _, e := range es {
+			if so.buf, err = appendValue(so.buf, ec.Append, e); err != nil {
+				return err
+			}
+			if err := so.recordDone(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+func (s *typedStore[T]) readCoded(rr *recReader) error {
+	ec, err := coder.Of[pipeline.Element[T]]()
+	if err != nil {
+		return err
+	}
+	d, err := rr.rec()
+	if err != nil {
+		return err
+	}
+	n := d.uvarint()
+	if d.err != nil {
+		return d.err
+	}
+	clear(s.wins)
+	for range n {
+		if d, err = rr.rec(); err != nil {
+			return err
+		}
+		w := d.window()
+		m := d.uvarint()
+		if d.err != nil {
+			return d.err
+		}
+		c := s.ch.in.newContents()
+		for range m {
+			e, err := readElem(rr, ec)
+			if err != nil {
+				return fmt.Errorf("window %s: %w", w, err)
+			}
+			c.Add(e)
+		}
+		s.wins[w] = c
+	}
+	return nil
+}
+
+// readElem reads a record holding one element.
+func readElem[T any](rr *recReader, ec coder.Coder[pipeline.Element[T]]) (pipeline.Element[T], error) {
+	d, err := rr.rec()
+	if err != nil {
+		return pipeline.Element[T]{}, err
+	}
+	b := d.bytes()
+	if d.err != nil {
+		return pipeline.Element[T]{}, d.err
+	}
+	return ec.Decode(b)
+}
+
+// recReader reads the records of a snapshot's chunks one by one (a record never spans chunks).
+type recReader struct {
+	si *snapIn
+	d  *dec
+}
+
+// rec returns the decoder positioned at the next record.
+func (rr *recReader) rec() (*dec, error) {
+	if rr.d != nil && rr.d.err != nil {
+		return nil, rr.d.err
+	}
+	for rr.d == nil || !rr.d.more() {
+		b, err := rr.si.next()
+		if err != nil {
+			return nil, err
+		}
+		if b == nil {
+			return nil, fmt.Errorf("the snapshot ends early: %w", errCorrupt)
+		}
+		rr.d = &dec{b: b}
+	}
+	return rr.d, nil
 }
 
 func (s *typedStore[T]) readSnap(dec *gob.Decoder) error {
@@ -64,41 +169,77 @@ func (s *typedStore[T]) readSnap(dec *gob.Decoder) error {
 	return nil
 }
 
-const heldChunk = 1024
+// checkCoder reports a side input element type the coder refuses.
+func (s *sideInput[T]) checkCoder() error {
+	_, err := coder.Of[pipeline.Element[T]]()
+	return err
+}
+
+// CheckStateCoders reports, before a run starts, a main or side input element type that checkpoints cannot
+// encode (held main elements and side contents are in checkpoints).
+func (o *SideParDoOp[In]) CheckStateCoders() error {
+	if _, err := coder.Of[pipeline.Element[In]](); err != nil {
+		return fmt.Errorf("%s: main input element type %s: %w", o.name, pipeline.TypeName[In](), err)
+	}
+	for i, s := range o.spec.Sides {
+		if c, ok := s.(interface{ checkCoder() error }); ok {
+			if err := c.checkCoder(); err != nil {
+				return fmt.Errorf("%s: side input %d (%s[%s]): %w", o.name, i, s.Kind(), s.typeName(), err)
+			}
+		}
+	}
+	return nil
+}
 
 // Snapshot writes the consumer's state; it is always full.
 func (c *sideConsumer[In]) Snapshot(w io.Writer, _ bool) (bool, error) {
-	enc := gob.NewEncoder(w)
 	fail := func(err error) (bool, error) {
-		return true, fmt.Errorf("%s: snapshot (side inputs and held elements must be gob-encodable): %w", c.op.name, err)
+		return true, fmt.Errorf("%s: snapshot: %w", c.op.name, err)
 	}
-	h := sideSnapHeader{MainWM: c.mainWm, SideWMs: c.sideWm, Views: c.w.Index == 0, Held: c.nHeld}
-	if err := enc.Encode(h); err != nil {
+	ec, err := coder.Of[pipeline.Element[In]]()
+	if err != nil {
+		return fail(fmt.Errorf("main input element type %s: %w", pipeline.TypeName[In](), err))
+	}
+	views := c.w.Index == 0
+	hdr := binary.AppendVarint(nil, int64(c.mainWm))
+	hdr = binary.AppendUvarint(hdr, uint64(len(c.sideWm)))
+	for _, wm := range c.sideWm {
+		hdr = binary.AppendVarint(hdr, int64(wm))
+	}
+	hdr = append(hdr, boolByte(views))
+	hdr = binary.AppendUvarint(hdr, uint64(c.nHeld))
+	hdr = binary.AppendUvarint(hdr, coder.FormatVersion)
+	hdr = appendString(hdr, ec.Name)
+	for i, s := range c.stores {
+		shape, err := s.elemShape()
+		if err != nil {
+			return fail(fmt.Errorf("side input %d: %w", i, err))
+		}
+		hdr = appendString(hdr, shape)
+	}
+	so, err := newSnapOut(w, hdr)
+	if err != nil {
 		return fail(err)
 	}
-	if h.Views {
-		for _, s := range c.stores {
-			if err := s.writeSnap(enc); err != nil {
+	if views {
+		for i, s := range c.stores {
+			if err := s.writeCoded(so); err != nil {
+				return fail(fmt.Errorf("side input %d: %w", i, err))
+			}
+		}
+	}
+	for _, g := range c.held {
+		for _, e := range g.es {
+			if so.buf, err = appendValue(so.buf, ec.Append, e); err != nil {
+				return fail(fmt.Errorf("held element: %w", err))
+			}
+			if err := so.recordDone(); err != nil {
 				return fail(err)
 			}
 		}
 	}
-	chunk := make([]pipeline.Element[In], 0, min(heldChunk, c.nHeld))
-	for _, g := range c.held {
-		for _, e := range g.es {
-			chunk = append(chunk, e)
-			if len(chunk) == heldChunk {
-				if err := enc.Encode(chunk); err != nil {
-					return fail(err)
-				}
-				chunk = chunk[:0]
-			}
-		}
-	}
-	if len(chunk) > 0 {
-		if err := enc.Encode(chunk); err != nil {
-			return fail(err)
-		}
+	if err := so.close(); err != nil {
+		return fail(err)
 	}
 	return true, nil
 }
@@ -126,7 +267,14 @@ func (ex *sideExchange[In]) Restore(chains [][]io.Reader) error {
 // restore applies one snapshot: watermarks (forward only), side contents when it has them, and its held
 // elements when takeHeld.
 func (c *sideConsumer[In]) restore(b []byte, takeHeld bool) error {
-	dec := gob.NewDecoder(bytes.NewReader(b))
+	isCoder, br, err := isCoderSnapshot(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	if isCoder {
+		return c.restoreCoded(br, takeHeld)
+	}
+	dec := gob.NewDecoder(br)
 	var h sideSnapHeader
 	if err := dec.Decode(&h); err != nil {
 		return err
@@ -167,6 +315,85 @@ func (c *sideConsumer[In]) restore(b []byte, takeHeld bool) error {
 		if len(chunk) == 0 {
 			return fmt.Errorf("held elements: empty chunk")
 		}
+	}
+	return nil
+}
+
+// restoreCoded applies a snapshot of format 3.
+func (c *sideConsumer[In]) restoreCoded(br *bufio.Reader, takeHeld bool) error {
+	si := &snapIn{r: br}
+	hb, err := si.next()
+	if err != nil {
+		return fmt.Errorf("header: %w", err)
+	}
+	h := &dec{b: hb}
+	mainWm := pipeline.Time(h.varint())
+	sides := h.uvarint()
+	if h.err == nil && sides != uint64(len(c.stores)) {
+		return fmt.Errorf("the checkpoint has %d side inputs, the pipeline %d", sides, len(c.stores))
+	}
+	sideWms := make([]pipeline.Time, len(c.stores))
+	for i := range sideWms {
+		sideWms[i] = pipeline.Time(h.varint())
+	}
+	views := h.byte1() == 1
+	held := h.uvarint()
+	version := h.uvarint()
+	mainShape := h.str()
+	sideShapes := make([]string, len(c.stores))
+	for i := range sideShapes {
+		sideShapes[i] = h.str()
+	}
+	if h.err != nil {
+		return fmt.Errorf("header: %w", h.err)
+	}
+	if version != coder.FormatVersion {
+		return fmt.Errorf("the snapshot's values have coder format %d, this kappa reads %d", version, coder.FormatVersion)
+	}
+	ec, err := coder.Of[pipeline.Element[In]]()
+	if err != nil {
+		return err
+	}
+	if mainShape != ec.Name {
+		return fmt.Errorf("the checkpoint's main elements are %s, the pipeline's %s: the type changed", mainShape, ec.Name)
+	}
+	for i, s := range c.stores {
+		shape, err := s.elemShape()
+		if err != nil {
+			return fmt.Errorf("side input %d: %w", i, err)
+		}
+		if shape != sideShapes[i] {
+			return fmt.Errorf("side input %d: the checkpoint's elements are %s, the pipeline's %s: the type changed", i, sideShapes[i], shape)
+		}
+	}
+	c.mainWm = max(c.mainWm, mainWm)
+	for i := range c.sideWm {
+		c.sideWm[i] = max(c.sideWm[i], sideWms[i])
+	}
+	rr := &recReader{si: si}
+	if views {
+		for i, s := range c.stores {
+			if err := s.readCoded(rr); err != nil {
+				return fmt.Errorf("side input %d: %w", i, err)
+			}
+		}
+	}
+	if !takeHeld {
+		return nil
+	}
+	for range held {
+		e, err := readElem(rr, ec)
+		if err != nil {
+			return fmt.Errorf("held elements: %w", err)
+		}
+		g := c.held[e.Window]
+		if g == nil {
+			g = &heldGroup[In]{min: e.Time}
+			c.held[e.Window] = g
+		}
+		g.es = append(g.es, e)
+		g.min = min(g.min, e.Time)
+		c.nHeld++
 	}
 	return nil
 }
