@@ -175,9 +175,9 @@ func (s *sideInput[T]) checkCoder() error {
 	return err
 }
 
-// CheckStateCoders reports, before a run starts, a main or side input element type that checkpoints cannot
-// encode (held main elements and side contents are in checkpoints).
-func (o *SideParDoOp[In]) CheckStateCoders() error {
+// CheckCheckpointCoders reports, before a run starts, a main or side input element type that checkpoints cannot
+// encode (held main elements and side contents are in checkpoints; they are not spilled).
+func (o *SideParDoOp[In]) CheckCheckpointCoders() error {
 	if _, err := coder.Of[pipeline.Element[In]](); err != nil {
 		return fmt.Errorf("%s: main input element type %s: %w", o.name, pipeline.TypeName[In](), err)
 	}

@@ -402,17 +402,22 @@ type sinkNode struct {
 // key or accumulator type the coder cannot encode.
 type stateCoderChecker interface{ CheckStateCoders() error }
 
+// checkpointCoderChecker is implemented by keyed operators whose state is checkpointed but never spilled.
+type checkpointCoderChecker interface{ CheckCheckpointCoders() error }
+
 // checkStateCoders refuses, before anything is read, a keyed transform whose state checkpoints or spilling
 // (Config.Checkpoints, Config.StateMemory) would need to encode but the coder cannot.
 func checkStateCoders(op any, cfg Config) error {
 	if cfg.Checkpoints == nil && cfg.StateMemory <= 0 {
 		return nil
 	}
-	sc, ok := op.(stateCoderChecker)
-	if !ok {
-		return nil
+	var err error
+	if sc, ok := op.(stateCoderChecker); ok {
+		err = sc.CheckStateCoders()
+	} else if cc, ok := op.(checkpointCoderChecker); ok && cfg.Checkpoints != nil {
+		err = cc.CheckCheckpointCoders()
 	}
-	if err := sc.CheckStateCoders(); err != nil {
+	if err != nil {
 		what := "Config.Checkpoints"
 		if cfg.Checkpoints == nil {
 			what = "Config.StateMemory (spilling)"
