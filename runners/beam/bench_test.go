@@ -19,7 +19,9 @@ import (
 	"github.com/kappaflow/kappa/internal/w1"
 	"github.com/kappaflow/kappa/io/foreach"
 	"github.com/kappaflow/kappa/pipeline"
+	"github.com/kappaflow/kappa/pipelinetest"
 	"github.com/kappaflow/kappa/runners/beam"
+	"github.com/kappaflow/kappa/runners/local"
 	"github.com/kappaflow/kappa/transforms"
 	"github.com/kappaflow/kappa/windowing"
 )
@@ -134,4 +136,60 @@ func BenchmarkW1OnPrism(b *testing.B) {
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	})
+}
+
+// sideW1 is W1's events enriched with side inputs: each event reads its minute's event count (an AsSingleton of a
+// per-minute Count) and its key's label from a global lookup table of W1's 1000 keys (AsMap), then events are
+// counted per label and minute. check receives one count per label and minute.
+func sideW1(n int64, check *atomic.Int64) *pipeline.Pipeline {
+	p := pipeline.New()
+	s := p.Root()
+	events := pipeline.Read(s, pipeline.Source[w1.Event](w1.Source{N: n, Parts: w1Parts}))
+	timed := windowing.WithEventTime(s, events, func(e w1.Event) pipeline.Time { return pipeline.Time(e.Time) })
+	win := windowing.Into(s, timed, windowing.Fixed{Size: time.Minute})
+	perMinute := transforms.AsSingleton(s, transforms.CountAll(s, win))
+	var labels []transforms.KV[string, string]
+	for k := range uint64(1000) {
+		labels = append(labels, transforms.Pair(w1.Key(k), "group-"+strconv.Itoa(int(k%10))))
+	}
+	label := transforms.AsMap(s, pipelinetest.Create(s, labels...))
+	enriched := transforms.MapWithSide(s, win, func(e w1.Event, side transforms.Side) string {
+		l, _ := label.Lookup(side, e.Key)
+		if c, _ := perMinute.Get(side); c <= 0 {
+			return "no-count"
+		}
+		return l
+	}, perMinute, label)
+	foreach.WriteElements(s, transforms.Count(s, enriched), func(_ context.Context, e pipeline.Element[transforms.KV[string, int64]]) error {
+		check.Add(e.Value.Value)
+		return nil
+	})
+	return p
+}
+
+// Side inputs on Prism against runners/local: W1's events read an AsSingleton and an AsMap each.
+//
+//	go test -run '^$' -bench BenchmarkSideInputsOnPrism -benchtime 1x ./runners/beam/   # KAPPA_W1_N for n
+func BenchmarkSideInputsOnPrism(b *testing.B) {
+	n := w1N()
+	for _, r := range []struct {
+		name string
+		run  func(context.Context, *pipeline.Pipeline) error
+	}{
+		{"prism", beam.New(beam.Config{}).Run},
+		{"local", local.New(local.Config{Workers: 2}).Run},
+	} {
+		b.Run(r.name, func(b *testing.B) {
+			for b.Loop() {
+				var total atomic.Int64
+				if err := r.run(context.Background(), sideW1(n, &total)); err != nil {
+					b.Fatal(err)
+				}
+				if got := total.Load(); got != n {
+					b.Fatalf("counted %d events, want %d", got, n)
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
 }

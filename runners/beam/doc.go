@@ -17,7 +17,7 @@
 // driving Beam's (stream.go); Config.StopWhenIdle drains a stream. Side inputs are Beam's native side inputs
 // (side.go): each view's collection is an iterable side input of the DoFn of the stage starting at the ParDo with
 // side inputs, its elements carrying their kappa timestamp and pane, its windows chosen so that Beam's window
-// mapping gives kappa's side window; the views are built on the worker per main window and bundle.
+// mapping gives kappa's side window; the view of each side window is built on the worker once per bundle.
 //
 // Workers find the graph through a process-local registry (loopback runs) or rebuild it by calling the Builder
 // registered under Config.Builder with Config.Params (a pipeline option), checked by the graph's fingerprint.

@@ -27,7 +27,7 @@ import (
 // for the main windows that kappa maps to [s, s+size) — holding the elements of [s, s+size). A globally windowed
 // side input stays global.
 //
-// On the worker, the views of a main window are built once per bundle from the iterables (Beam's side input
+// On the worker, the view of each side window is built once per bundle from the iterables (Beam's side input
 // data is fixed for a bundle) with the transform's own view contents (engine.SideContents), and the DoFn runs with
 // them as on runners/local.
 
@@ -187,8 +187,15 @@ func (rt *stageRT) instantiateSide(outs []any) error {
 		rt.sideDecs = append(rt.sideDecs, d)
 		rt.sideTakes = append(rt.sideTakes, take)
 	}
-	rt.sideCache = map[pipeline.Window][]any{}
+	rt.sideCache = map[sideKey]any{}
 	return nil
+}
+
+// sideKey identifies a view built in a bundle: side input and side window (several main windows map to one side
+// window, every one of them to the global window of a globally windowed side input).
+type sideKey struct {
+	input  int
+	window pipeline.Window
 }
 
 // pushSide runs the side-input ParDo on one main element (v: header and encoded value) in Beam window w, reading
@@ -202,11 +209,14 @@ func (b *stageBase) pushSide(w beam.Window, v []byte, sides ...func(*[]byte, *[]
 	}
 	kw := fromBeamWindow(w)
 	return guard(rt.w, func() error {
-		views, ok := rt.sideCache[kw]
-		if !ok {
-			views = make([]any, len(sides))
-			for i, it := range sides {
-				sw := rt.st.in.side.MapWindow(i, kw)
+		if len(rt.views) != len(sides) {
+			rt.views = make([]any, len(sides))
+		}
+		for i, it := range sides {
+			sw := rt.st.in.side.MapWindow(i, kw)
+			key := sideKey{input: i, window: sw}
+			view, ok := rt.sideCache[key]
+			if !ok {
 				var k, sv []byte
 				for it(&k, &sv) {
 					st, sp, sb, err := readHeader(sv)
@@ -217,11 +227,12 @@ func (b *stageBase) pushSide(w beam.Window, v []byte, sides ...func(*[]byte, *[]
 						return fmt.Errorf("%s: side input %d: %w", name, i, err)
 					}
 				}
-				views[i] = rt.sideTakes[i]()
+				view = rt.sideTakes[i]()
+				rt.sideCache[key] = view
 			}
-			rt.sideCache[kw] = views
+			rt.views[i] = view
 		}
-		rt.side.SetViews(views)
+		rt.side.SetViews(rt.views)
 		return rt.mainDec(pipeline.Element[[]byte]{Value: body, Time: t, Window: kw, Pane: pane})
 	})
 }

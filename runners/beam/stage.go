@@ -77,12 +77,13 @@ type stageRT struct {
 	stateful exec.PortableStateful
 
 	// Side-input stages: the DoFn runner, the main input's decoder, and per side input a decoder into a view
-	// builder and the builder's take; the views built per main window, for the bundle being processed.
+	// builder and the builder's take; the views built per side window, for the bundle being processed.
 	side      exec.PortableSide
 	mainDec   func(pipeline.Element[[]byte]) error
 	sideDecs  []func(pipeline.Element[[]byte]) error
 	sideTakes []func() any
-	sideCache map[pipeline.Window][]any
+	sideCache map[sideKey]any
+	views     []any
 
 	life  []exec.Lifecycle
 	pre   []exec.PreCombiner
