@@ -362,7 +362,7 @@ func readManifest(ctx context.Context, st CheckpointStore, prefix string) (*Mani
 		return nil, fmt.Errorf("kappa: checkpoint %s: corrupt manifest: %w", prefix+manifestName, err)
 	}
 	if meta.Format < oldestFormat || meta.Format > formatVersion {
-		return nil, fmt.Errorf("kappa: checkpoint %s has format %d, this kappa reads formats %d to %d: restore it "+
+		return nil, fmt.Errorf("kappa: checkpoint %s has format %d, this kappa reads %d to %d: restore it "+
 			"with the kappa version that wrote it and take a savepoint there, or start without it (an empty checkpoint "+
 			"location)", prefix+manifestName, meta.Format, oldestFormat, formatVersion)
 	}

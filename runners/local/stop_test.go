@@ -82,7 +82,7 @@ func TestReadManifestErrors(t *testing.T) {
 		is         error
 	}{
 		{"chk-3", "chk-00000000000000000003/meta.json: corrupt manifest", nil},
-		{"savepoint-old", "savepoint-old/meta.json has format 1, this kappa reads formats 2 to 3", nil},
+		{"savepoint-old", "savepoint-old/meta.json has format 1, this kappa reads 2", nil},
 		{"chk-9", "chk-00000000000000000009/meta.json", local.ErrNoCheckpoint},
 		{"savepoint-nope/", "savepoint-nope/meta.json", local.ErrNoCheckpoint},
 		{"mycheckpoint", `"mycheckpoint" is not a checkpoint name`, nil},
