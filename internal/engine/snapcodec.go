@@ -154,9 +154,10 @@ var errCorrupt = errors.New("corrupt snapshot")
 
 // dec reads the fields of a record from a chunk; the first error sticks (and later reads return zero values).
 type dec struct {
-	b   []byte
-	i   int
-	err error
+	b    []byte
+	i    int
+	err  error
+	last pipeline.Window // the window of the previous record (reduction snapshots)
 }
 
 func (d *dec) fail(what string) {

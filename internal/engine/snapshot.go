@@ -82,9 +82,15 @@ type snapWriter[K comparable, A any] struct {
 	so *snapOut
 	kc coder.Coder[K]
 	ac coder.Coder[A]
+	w  pipeline.Window // the window of the chunk's previous record
 }
 
-// add encodes a record: kind, window (start, end as varints), then
+// recSameWindow, or'ed into a record's kind, says the record's window is the previous record's in the chunk (the
+// window is then not written).
+const recSameWindow = 0x80
+
+// add encodes a record: kind, window (start, end as varints; omitted, with recSameWindow in the kind, when it is
+// the chunk's previous record's), then
 //
 //	recPane:      flags (pf…), key, fresh, idx, nonSpec (varints), trigger state (pfTrig), accumulator
 //	recSlice:     key, accumulator
@@ -92,7 +98,13 @@ type snapWriter[K comparable, A any] struct {
 //
 // with keys and accumulators length-prefixed.
 func (sw *snapWriter[K, A]) add(r snapRecord[K, A]) error {
-	b := appendWindow(append(sw.so.buf, r.Kind), r.W)
+	b := sw.so.buf
+	if len(b) > 0 && r.W == sw.w {
+		b = append(b, r.Kind|recSameWindow)
+	} else {
+		b = appendWindow(append(b, r.Kind), r.W)
+		sw.w = r.W
+	}
 	var err error
 	switch r.Kind {
 	case recPane:
@@ -253,10 +265,12 @@ func (c *consumer[K, V, A, O]) snapshotFull(sw *snapWriter[K, A]) error {
 		if g.dead || len(g.keys) == 0 {
 			continue
 		}
-		for k := range g.keys {
-			p, err := c.logical(g, k)
-			if err != nil {
-				return err
+		for k, p := range g.keys {
+			if g.spilled && c.sp != nil { // merged with its spilled part
+				var err error
+				if p, err = c.logical(g, k); err != nil {
+					return err
+				}
 			}
 			if err := sw.add(snapRecord[K, A]{Kind: recPane, W: g.w, WmPassed: g.wmPassed, P: snapOf(k, p)}); err != nil {
 				return err
@@ -612,7 +626,16 @@ func (ex *exchange[K, V, A, O]) restoreOne(r io.Reader, owner func(K) *consumer[
 func readRecord[K comparable, A any](d *dec, kc coder.Coder[K], acc func([]byte) (A, error)) (snapRecord[K, A], error) {
 	var r snapRecord[K, A]
 	r.Kind = d.byte1()
-	r.W = d.window()
+	if r.Kind&recSameWindow != 0 {
+		if d.i == 1 {
+			return r, fmt.Errorf("the chunk's first record has no window: %w", errCorrupt)
+		}
+		r.Kind &^= recSameWindow
+		r.W = d.last
+	} else {
+		r.W = d.window()
+		d.last = r.W
+	}
 	key := func() error {
 		b := d.bytes()
 		if d.err != nil {

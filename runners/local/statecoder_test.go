@@ -307,3 +307,54 @@ func pick(c bool, a, b string) string {
 	}
 	return b
 }
+
+// accV1 and accV2 build a job whose accumulator type is called local_test.acc in both, with other fields: the
+// manifest's type names match, the coder's descriptions do not.
+func accV1(feed *pipelinetest.Feed[w1.Event], res *pipelinetest.Result[string]) *pipeline.Pipeline {
+	type acc struct{ N int64 }
+	return accJob(feed, res, transforms.CombineFuncs[int64, acc, string]{
+		Add:     func(a acc, v int64) acc { a.N += v; return a },
+		Merge:   func(a, b acc) acc { a.N += b.N; return a },
+		Extract: func(a acc) string { return fmt.Sprint(a.N) }})
+}
+
+func accV2(feed *pipelinetest.Feed[w1.Event], res *pipelinetest.Result[string]) *pipeline.Pipeline {
+	type acc struct {
+		N     int64
+		Count int64
+	}
+	return accJob(feed, res, transforms.CombineFuncs[int64, acc, string]{
+		Add:     func(a acc, v int64) acc { a.N += v; a.Count++; return a },
+		Merge:   func(a, b acc) acc { a.N += b.N; a.Count += b.Count; return a },
+		Extract: func(a acc) string { return fmt.Sprint(a.N, a.Count) }})
+}
+
+func accJob[A any](feed *pipelinetest.Feed[w1.Event], res *pipelinetest.Result[string], c transforms.Combiner[int64, A, string]) *pipeline.Pipeline {
+	p := pipeline.New()
+	s := p.Root()
+	in := pipeline.Read(s, pipeline.Source[w1.Event](feed), pipeline.IdleTimeout(time.Second))
+	kv := windowing.Into(s, transforms.Map(s, in, func(e w1.Event) ikv { return ikv{Key: e.Key[:7], Value: e.Value} }),
+		windowing.Fixed{Size: time.Hour})
+	out := transforms.CombinePerKey(s.Scope("totals"), kv, c)
+	pipeline.Write(s, transforms.Map(s, out, func(kv transforms.KV[string, string]) string { return kv.Key + "=" + kv.Value }),
+		pipeline.Sink[string](res))
+	return p
+}
+
+// An accumulator type whose fields changed under the same name is refused at restore with an error naming both
+// descriptions and what to do (gob decoded such state leniently; the coder's bytes carry no field names).
+func TestRestoreRefusesChangedAccumulatorFields(t *testing.T) {
+	dir := t.TempDir()
+	clock := newTickClock(100 * time.Millisecond)
+	cfg := local.Config{Mode: local.Stream, Workers: 2, Now: clock.Now, EpochInterval: 300 * time.Millisecond,
+		BatchRecords: 300, BatchWait: time.Millisecond, StopWhenIdle: time.Second, Checkpoints: local.DirStore(dir)}
+	require.NoError(t, local.New(cfg).Run(context.Background(), accV1(feedW1(3000, 2), pipelinetest.NewResult[string]())))
+	clock2 := newTickClock(100 * time.Millisecond)
+	cfg.Now = clock2.Now
+	err := local.New(cfg).Run(context.Background(), accV2(feedW1(3000, 2), pipelinetest.NewResult[string]()))
+	require.Error(t, err)
+	for _, s := range []string{"totals/CombinePerKey", "struct local_test.acc{N int64}", "struct local_test.acc{N int64; Count int64}",
+		"the accumulator type changed", "register a migration"} {
+		require.ErrorContains(t, err, s)
+	}
+}
