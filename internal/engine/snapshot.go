@@ -1016,7 +1016,9 @@ func (ex *stateExchange[K, V, Out]) restoreOne(r io.Reader, kc coder.Coder[K]) e
 		if err := gob.NewDecoder(br).Decode(&s); err != nil {
 			return err
 		}
-		ex.startSnapshot(s.WM, s.AllGone)
+		if err := ex.startSnapshot(s.WM, s.AllGone); err != nil {
+			return err
+		}
 		for i, e := range s.Entries {
 			if i%65536 == 65535 {
 				if err := ex.spillIfOverBudget(); err != nil {
@@ -1048,9 +1050,10 @@ func (ex *stateExchange[K, V, Out]) restoreOne(r io.Reader, kc coder.Coder[K]) e
 	if keyShape != kc.Name {
 		return fmt.Errorf("the checkpoint's keys are %s, the pipeline's %s: the key type changed (give the transform another name, or restore with the old type)", keyShape, kc.Name)
 	}
-	ex.startSnapshot(wm, flags&ssAllGone != 0)
+	if err := ex.startSnapshot(wm, flags&ssAllGone != 0); err != nil {
+		return err
+	}
 	var cd cellDec
-	n := 0
 	for {
 		b, err := si.next()
 		if err != nil {
@@ -1081,26 +1084,32 @@ func (ex *stateExchange[K, V, Out]) restoreOne(r io.Reader, kc coder.Coder[K]) e
 					return fmt.Errorf("chunk at byte %d: key %s: timers: %w", si.off, Short(k), d.err)
 				}
 			}
-			if n++; n%65536 == 0 {
-				if err := ex.spillIfOverBudget(); err != nil {
-					return err
-				}
-			}
 			if err := ex.restoreEntry(skey[K]{k: k, w: w}, gone, cells, timers); err != nil {
 				return err
 			}
+		}
+		// Once per chunk (64 KiB of entries): a state larger than memory can be restored.
+		if err := ex.spillIfOverBudget(); err != nil {
+			return err
 		}
 	}
 }
 
 // startSnapshot applies a snapshot's watermark (forward only) and its every-key-went flag.
-func (ex *stateExchange[K, V, Out]) startSnapshot(wm pipeline.Time, allGone bool) {
+func (ex *stateExchange[K, V, Out]) startSnapshot(wm pipeline.Time, allGone bool) error {
 	for _, c := range ex.cons {
 		c.wm = max(c.wm, wm)
 		if allGone {
 			clear(c.keys)
+			if c.sp != nil && c.sp.keys { // what the restore spilled went too
+				if err := c.sp.store.DeletePrefix([]byte{stateKey}); err != nil {
+					return fmt.Errorf("%s: restore: %w", ex.op.name, err)
+				}
+				c.sp.keys = false
+			}
 		}
 	}
+	return nil
 }
 
 // restoreEntry sets (or, gone, removes) the state of key k.
@@ -1108,6 +1117,10 @@ func (ex *stateExchange[K, V, Out]) restoreEntry(k skey[K], gone bool, cells map
 	c := ex.owner(k.k)
 	if gone {
 		delete(c.keys, k)
+		// The restore may have spilled the key's earlier state: it went too.
+		if err := c.dropSpilled(k); err != nil {
+			return fmt.Errorf("%s: restore: %w", ex.op.name, err)
+		}
 		return nil
 	}
 	ks, err := c.state(k)
