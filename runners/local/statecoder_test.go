@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -357,4 +358,51 @@ func TestRestoreRefusesChangedAccumulatorFields(t *testing.T) {
 		"the accumulator type changed", "register a migration"} {
 		require.ErrorContains(t, err, s)
 	}
+}
+
+// A restore in a new process — which has written no state cell yet, so knows none of their types — gives the
+// uninterrupted job's output: the restored cells keep their bytes until the DoFn reads them with a type. The two
+// runs are subprocesses (this test binary, running TestFreshProcessHelper).
+func TestRestoreInFreshProcess(t *testing.T) {
+	const n = 12000
+	res := pipelinetest.NewResult[string]()
+	require.NoError(t, runCheckpointed(t, viewJob(feedW1(n, 3), nil, res), nil, 2))
+	want := sorted(res.Values())
+	dir := t.TempDir()
+	for _, phase := range []string{"crash", "resume"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestFreshProcessHelper$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "KAPPA_FRESH_PHASE="+phase, "KAPPA_FRESH_DIR="+dir)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		require.Contains(t, string(out), "PASS")
+	}
+	var got []string
+	for _, phase := range []string{"crash", "resume"} {
+		b, err := os.ReadFile(dir + "/" + phase + ".txt")
+		require.NoError(t, err)
+		got = append(got, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
+	}
+	require.Equal(t, want, sorted(got))
+}
+
+// TestFreshProcessHelper is one run of TestRestoreInFreshProcess (skipped unless KAPPA_FRESH_PHASE is set).
+func TestFreshProcessHelper(t *testing.T) {
+	phase, dir := os.Getenv("KAPPA_FRESH_PHASE"), os.Getenv("KAPPA_FRESH_DIR")
+	if phase == "" {
+		t.Skip("a subprocess of TestRestoreInFreshProcess")
+	}
+	const n = 12000
+	res := pipelinetest.NewResult[string]()
+	var f *faults
+	if phase == "crash" {
+		f = &faults{mapAt: n / 2}
+	}
+	err := runCheckpointed(t, viewJob(feedW1(n, 3), f, res), local.DirStore(dir+"/store"), 2)
+	if phase == "crash" {
+		require.ErrorContains(t, err, "injected")
+	} else {
+		require.NoError(t, err)
+	}
+	require.NotEmpty(t, res.Values())
+	require.NoError(t, os.WriteFile(dir+"/"+phase+".txt", []byte(strings.Join(res.Values(), "\n")+"\n"), 0o644))
 }
