@@ -116,9 +116,11 @@ func runKappa(ctx context.Context, o options, out io.Writer) error {
 
 	// 4. Live: the job runs over the topics in stream mode while the views are published, one minute of event time
 	// after another; each minute's rows are emitted once the watermark has passed it and upserted into PostgreSQL
-	// in the epoch's transaction; the job drains and stops once the topics have been quiet for a while.
+	// in the epoch's transaction; every epoch is checkpointed (offsets, the join's table and the open windows), as a
+	// production job would be; the job drains and stops once the topics have been quiet for a while.
 	t0 = time.Now()
 	var live *collected[EnrichedRow]
+	var liveRunner *local.Runner
 	liveErr := make(chan error, 1)
 	{
 		p := pipeline.New()
@@ -132,9 +134,16 @@ func runKappa(ctx context.Context, o options, out io.Writer) error {
 		if db.dsn != "" {
 			pgio.Write(s, rows, pgio.Config[EnrichedRow]{DSN: db.dsn, Table: pgTable, JobID: "analytics-demo", CreateTable: true, Logger: d.log})
 		}
+		ckpt, err := os.MkdirTemp("", "kappa-checkpoints-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(ckpt)
 		cfg := local.Config{Mode: local.Stream, Workers: o.workers, StopWhenIdle: 2 * time.Second, EpochInterval: 100 * time.Millisecond,
-			Logger: d.log, StatusAddr: o.status}
+			Checkpoints: local.DirStore(ckpt), Logger: d.log, StatusAddr: o.status}
+		d.step("live job: stream mode over both topics, checkpointed every epoch (100ms) in %s", ckpt)
 		r := local.New(cfg)
+		liveRunner = r
 		go func() { liveErr <- r.Run(ctx, p) }()
 		if o.status != "" {
 			for deadline := time.Now().Add(5 * time.Second); r.StatusURL() == "" && time.Now().Before(deadline) && len(liveErr) == 0; {
@@ -164,8 +173,9 @@ func runKappa(ctx context.Context, o options, out io.Writer) error {
 	if err := <-liveErr; err != nil {
 		return fmt.Errorf("live run over Kafka: %w", err)
 	}
-	d.step("live: the stream went quiet, the job drained (the last minute fired) and stopped: %d rows (%v)",
-		len(live.values()), time.Since(t0).Round(time.Millisecond))
+	st := liveRunner.Stats()
+	d.step("live: the stream went quiet, the job drained (the last minute fired) and stopped: %d rows (%v); %d checkpoints written (the last one %d bytes)",
+		len(live.values()), time.Since(t0).Round(time.Millisecond), st.Checkpoints, st.LastCheckpointBytes)
 
 	// 5. Replay: the same job over the Parquet archive and the urls topic read to its end, in batch mode.
 	t0 = time.Now()

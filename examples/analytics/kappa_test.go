@@ -37,6 +37,9 @@ func TestKappaDemoEndToEnd(t *testing.T) {
 	// Rows were emitted live, before the stream went quiet: minute 1 closes once minute 2 is read, and the urls
 	// table, idle after its changes were read, does not hold the join back.
 	require.Regexp(t, `views 600\.\.899 .* has emitted [1-9][0-9]* rows so far`, text)
+	// The live job checkpoints every epoch, its state included (the join's table and the viewAcc accumulators,
+	// encoded by the coder).
+	require.Regexp(t, `stopped: [0-9]+ rows \([^)]*\); [1-9][0-9]* checkpoints written \(the last one [1-9][0-9]* bytes\)`, text)
 	if pgErr == nil {
 		require.Contains(t, text, "PostgreSQL: started a private cluster")
 		require.Regexp(t, `identical: the PostgreSQL table page_views_per_minute holds exactly these [0-9]+ rows`, text)
