@@ -17,7 +17,8 @@ import (
 )
 
 // These tests run the local runner directly (not pipelinetest.Run): they are about runners/local's stream
-// behaviour and checkpoints, and the Beam runner does not translate side inputs yet.
+// behaviour (holding main elements until their side window is ready) and checkpoints, which the Beam runner does
+// not have; AsTable and Snapshots on Beam are tested in runners/beam (TestSideInputAsTableAndSnapshotsOnPrism).
 
 type tableChange = transforms.KV[string, transforms.Change[int]]
 
