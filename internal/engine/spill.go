@@ -122,30 +122,22 @@ type spillEntry[K comparable, A any] struct {
 	p   *pane[A]
 }
 
+// spillChunk is how many panes spillWindows encodes at a time: their keys are built in one arena, sorted and looked
+// up in the store together. A bounded chunk keeps that transient memory small (a window of millions of keys would
+// otherwise need an arena and an entry slice as large as the state being spilled, on top of it).
+const spillChunk = 4096
+
 func (c *consumer[K, V, A, O]) spillWindows() (int, error) {
 	n := 0
-	var entries []spillEntry[K, A]
-	var arena []byte // the keys of one window's entries, end to end (a key keeps the array it was appended to)
-	for _, g := range c.wins {
-		if g.dead || len(g.keys) == 0 {
-			continue
-		}
-		entries = slices.Grow(entries[:0], len(g.keys))
-		arena = arena[:0]
-		for k, p := range g.keys {
-			start := len(arena)
-			arena = windowPrefix(append(arena, spillPane), g.w)
-			var err error
-			if arena, err = c.sp.kc.Append(arena, k); err != nil {
-				return n, err
-			}
-			entries = append(entries, spillEntry[K, A]{key: arena[start:len(arena):len(arena)], k: k, p: p})
-		}
+	entries := make([]spillEntry[K, A], 0, spillChunk)
+	var arena []byte // the keys of one chunk's entries, end to end (a key keeps the array it was appended to)
+	var keys [][]byte
+	flush := func(g *wgroup[K, A]) error {
 		if g.spilled { // fold in what an earlier spill left
 			slices.SortFunc(entries, func(a, b spillEntry[K, A]) int { return bytes.Compare(a.key, b.key) })
-			keys := make([][]byte, len(entries))
+			keys = keys[:0]
 			for i := range entries {
-				keys[i] = entries[i].key
+				keys = append(keys, entries[i].key)
 			}
 			if err := c.sp.store.MultiGet(keys, func(i int, v []byte) error {
 				old, err := c.decodePane(v)
@@ -155,21 +147,46 @@ func (c *consumer[K, V, A, O]) spillWindows() (int, error) {
 				c.mergePane(entries[i].p, old)
 				return nil
 			}); err != nil {
-				return n, err
+				return err
 			}
+			clear(keys)
 		}
 		for _, e := range entries {
 			val, err := c.encodePaneTo(c.sp.buf[:0], e.p)
 			c.sp.buf = val
 			if err != nil {
-				return n, err
+				return err
 			}
 			if err := c.sp.store.Set(e.key, val); err != nil { // Set copies key and value into its batch
-				return n, err
+				return err
 			}
 			n++
 		}
 		clear(entries)
+		entries, arena = entries[:0], arena[:0]
+		return nil
+	}
+	for _, g := range c.wins {
+		if g.dead || len(g.keys) == 0 {
+			continue
+		}
+		for k, p := range g.keys {
+			start := len(arena)
+			arena = windowPrefix(append(arena, spillPane), g.w)
+			var err error
+			if arena, err = c.sp.kc.Append(arena, k); err != nil {
+				return n, err
+			}
+			entries = append(entries, spillEntry[K, A]{key: arena[start:len(arena):len(arena)], k: k, p: p})
+			if len(entries) == spillChunk {
+				if err := flush(g); err != nil {
+					return n, err
+				}
+			}
+		}
+		if err := flush(g); err != nil {
+			return n, err
+		}
 		g.keys = map[K]*pane[A]{}
 		g.spilled = true
 	}
