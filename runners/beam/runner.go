@@ -126,6 +126,10 @@ func (r *Runner) Run(ctx context.Context, p *pipeline.Pipeline) error {
 	}
 	_ = res
 	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			// A cancelled streaming run (Config.StopWhenIdle zero) ends with the runner's gRPC status: say why.
+			return fmt.Errorf("kappa/beam: %s: %w: %w", name, ctx.Err(), err)
+		}
 		return fmt.Errorf("kappa/beam: %s: %w", name, err)
 	}
 	return nil

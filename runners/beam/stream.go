@@ -94,8 +94,9 @@ func (b *streamBase) WatermarkEstimatorState(we *streamWatermark) int64 {
 //
 // Prism (v2.77) takes a stage's output watermark from the residuals of the last bundle that returned any, not the
 // minimum over every split still pending, so one split's watermark would run ahead of the others' data. The
-// watermark a split reports is therefore the minimum over the splits of its stage that this process knows of
-// (splitMarks: all of the source's splits, listed once), as runners/local's source watermark is.
+// watermark a split reports is therefore the watermark of its stage's source as runners/local computes it, over
+// the splits of the stage that this process knows of (splitMarks: all of the source's splits, listed once),
+// idleness included: a split that has read no record for the source's IdleTimeout does not hold it back.
 type streamWatermark struct {
 	mu    sync.Mutex
 	est   pipeline.WatermarkEstimator
@@ -104,10 +105,20 @@ type streamWatermark struct {
 	split string
 }
 
-// splitMarks holds the watermark of every split of one unbounded source stage in this process.
+// splitMarks holds the watermark and the time of the last record read of every split of one unbounded source
+// stage in this process, and the stage's watermark computed from them.
 type splitMarks struct {
-	mu sync.Mutex
-	m  map[string]int64
+	mu   sync.Mutex
+	idle time.Duration // the source's IdleTimeout; 0: splits never count as idle
+	m    map[string]*splitMark
+	wm   int64 // the stage's watermark reported so far (it never moves back)
+}
+
+// splitMark is one split's entry of splitMarks.
+type splitMark struct {
+	wm       int64     // the split's own watermark, Beam milliseconds
+	lastData time.Time // when the split last read a record (or was listed)
+	ended    bool
 }
 
 var stageMarks sync.Map // run/stage → *splitMarks
@@ -122,25 +133,68 @@ func (b *streamBase) marksOf(ctx context.Context) (*splitMarks, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: splits: %w", b.rt.st.entry.Name(), err)
 	}
-	sm := &splitMarks{m: map[string]int64{}}
+	now := time.Now()
+	sm := &splitMarks{idle: b.rt.src.IdleTimeout(), m: map[string]*splitMark{}, wm: int64(mtime.MinTimestamp)}
 	for _, sp := range splits {
-		sm.m[sp.ID] = int64(mtime.MinTimestamp)
+		sm.m[sp.ID] = &splitMark{wm: int64(mtime.MinTimestamp), lastData: now}
 	}
 	v, _ := stageMarks.LoadOrStore(key, sm)
 	return v.(*splitMarks), nil
 }
 
-func (sm *splitMarks) set(split string, wm int64) int64 {
+// mark returns the entry of split, adding it when the source listed it after the stage's first split started.
+func (sm *splitMarks) mark(split string, now time.Time) *splitMark {
+	m, ok := sm.m[split]
+	if !ok {
+		m = &splitMark{wm: int64(mtime.MinTimestamp), lastData: now}
+		sm.m[split] = m
+	}
+	return m
+}
+
+// data records that split read a record at now.
+func (sm *splitMarks) data(split string, now time.Time) {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
-	if wm > sm.m[split] {
-		sm.m[split] = wm
+	sm.mark(split, now).lastData = now
+}
+
+// end records that split ended: it no longer counts.
+func (sm *splitMarks) end(split string) {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	m := sm.mark(split, time.Now())
+	m.ended, m.wm = true, int64(mtime.MaxTimestamp)
+}
+
+// set records split's own watermark wm and returns the stage's watermark at now, by runners/local's rule for a
+// source: the minimum over the splits that have not ended, leaving out those idle (no record for the idle
+// timeout) while any is active; when every one is idle, the maximum over them (nothing is arriving, so nothing can
+// be late relative to what was seen: Flink's StatusWatermarkValve); when every one has ended, the end of time.
+// The stage's watermark never moves back.
+func (sm *splitMarks) set(split string, wm int64, now time.Time) int64 {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	if m := sm.mark(split, now); wm > m.wm {
+		m.wm = wm
 	}
-	low := wm
-	for _, w := range sm.m {
-		low = min(low, w)
+	active, anyActive := int64(mtime.MaxTimestamp), false
+	idleMax, anyIdle := int64(mtime.MinTimestamp), false
+	for _, m := range sm.m {
+		switch {
+		case m.ended:
+		case sm.idle > 0 && now.Sub(m.lastData) >= sm.idle:
+			idleMax, anyIdle = max(idleMax, m.wm), true
+		default:
+			active, anyActive = min(active, m.wm), true
+		}
 	}
-	return low
+	low := active
+	if !anyActive && anyIdle {
+		low = idleMax
+	}
+	sm.wm = max(sm.wm, low)
+	return sm.wm
 }
 
 func (w *streamWatermark) bind(sm *splitMarks, split string) {
@@ -155,15 +209,20 @@ func (w *streamWatermark) end() {
 	defer w.mu.Unlock()
 	w.state = int64(mtime.MaxTimestamp)
 	if w.marks != nil {
-		w.marks.set(w.split, w.state)
+		w.marks.end(w.split)
 	}
 }
 
-func (w *streamWatermark) observe(maxTime pipeline.Time) {
+// observe feeds the largest event time of a batch of records read to the estimator and restarts the split's idle
+// clock.
+func (w *streamWatermark) observe(maxTime pipeline.Time, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.est != nil && maxTime != pipeline.MinTime {
 		w.est.Observe(maxTime)
+	}
+	if w.marks != nil {
+		w.marks.data(w.split, now)
 	}
 }
 
@@ -178,7 +237,7 @@ func (w *streamWatermark) current() mtime.Time {
 	return mtime.Time(w.state)
 }
 
-// CurrentWatermark implements Beam's WatermarkEstimator: the lowest watermark of the stage's splits.
+// CurrentWatermark implements Beam's WatermarkEstimator: the stage's watermark over its splits (splitMarks.set).
 func (w *streamWatermark) CurrentWatermark() time.Time {
 	own := int64(w.current())
 	w.mu.Lock()
@@ -186,7 +245,7 @@ func (w *streamWatermark) CurrentWatermark() time.Time {
 	if w.marks == nil {
 		return mtime.Time(own).ToTime()
 	}
-	return mtime.Time(w.marks.set(w.split, own)).ToTime()
+	return mtime.Time(w.marks.set(w.split, own, time.Now())).ToTime()
 }
 
 // streamTracker tracks a split's offset range [Start, End): a claim moves the next offset to read; the split
@@ -332,7 +391,7 @@ func (b *streamBase) readStream(ctx context.Context, we *streamWatermark, rt *sd
 					}
 					return nil
 				}
-				we.observe(maxTime)
+				we.observe(maxTime, last)
 			} else {
 				if _, ok := lastData.Load(key); !ok {
 					lastData.Store(key, last)
