@@ -144,31 +144,42 @@ func (f *tableJoinFn[K, V, T]) ProcessElement(_ context.Context, sc *StateContex
 }
 
 // OnTimer joins the records the watermark has passed, and drops table versions no future record needs.
+//
+// An event-time timer that fires at t proves that the input watermark has reached t, so the join takes the later
+// of StateContext.Watermark and t as the watermark. Runners that do not give a DoFn its watermark (Beam, where
+// StateContext.Watermark reads MinTime) drive the join by its timers alone: each firing releases the records
+// before t and drops the versions they no longer need, and the timers it sets again are always after t, so they
+// never fire twice at the same time. Whichever of the two timers fires releases the records before the
+// watermark (they may fire in any order at the same watermark): the cleanup that follows then never has to wait
+// for them.
 func (f *tableJoinFn[K, V, T]) OnTimer(_ context.Context, sc *StateContext[K], t Timer, emit Emitter[KV[K, TableJoined[V, T]]]) error {
-	vs := ValueState[[]tjVersion[T]]{Name: tjVersions}
-	cur, _ := vs.Read(sc)
-	switch t.Name {
-	case tjEmit:
-		ps := ValueState[[]tjPending[V]]{Name: tjWaiting}
-		pend, _ := ps.Read(sc)
-		wm := int64(sc.Watermark())
-		n := 0
-		for n < len(pend) && pend[n].At < wm {
-			f.join(sc.Key(), pend[n].Value, pipeline.Time(pend[n].At), cur, pipeline.MinTime, emit)
-			n++
-		}
-		if n == len(pend) {
-			ps.Clear(sc)
-		} else {
-			rest := slices.Clone(pend[n:])
-			ps.Write(sc, rest)
-			sc.SetEventTimer(tjEmit, pipeline.Time(rest[0].At+1))
-		}
-	case tjClean:
-	default:
+	if t.Name != tjEmit && t.Name != tjClean {
 		return fmt.Errorf("table join: unknown timer %q", t.Name)
 	}
-	f.storeVersions(sc, f.prune(cur, pruneBound[K, V](sc)))
+	wm := max(sc.Watermark(), t.Time)
+	vs := ValueState[[]tjVersion[T]]{Name: tjVersions}
+	cur, _ := vs.Read(sc)
+	ps := ValueState[[]tjPending[V]]{Name: tjWaiting}
+	pend, _ := ps.Read(sc)
+	n := 0
+	for n < len(pend) && pend[n].At < int64(wm) {
+		f.join(sc.Key(), pend[n].Value, pipeline.Time(pend[n].At), cur, pipeline.MinTime, emit)
+		n++
+	}
+	switch {
+	case n == 0 && t.Name == tjClean:
+		// Nothing released: the emit timer stays as it is.
+	case n == len(pend):
+		ps.Clear(sc)
+		if t.Name != tjEmit {
+			sc.ClearTimer(tjEmit)
+		}
+	default:
+		rest := slices.Clone(pend[n:])
+		ps.Write(sc, rest)
+		sc.SetEventTimer(tjEmit, pipeline.Time(rest[0].At+1))
+	}
+	f.storeVersions(sc, f.prune(cur, wm)) // every record before wm is joined: prune up to it
 	return nil
 }
 

@@ -75,6 +75,12 @@ type stageRT struct {
 	script   func(e pipeline.Element[[]byte]) error
 	grouped  func(key []byte, values iter.Seq[[]byte], m exec.Meta) error
 	stateful exec.PortableStateful
+	// cleared holds the timers a stateful DoFn cleared in the bundle being processed (and did not set again):
+	// the Beam Go SDK (v2.77) processes a timer cleared in a bundle as an inline firing at time 0 when timers of
+	// its key are delivered later in the bundle (exec.ParDo.ProcessTimers does not skip cleared timers), so
+	// onTimer drops those firings. A DoFn that clears a timer in OnTimer otherwise loops on the cleared timer
+	// until Prism's bundle deadline (TableJoin did).
+	cleared map[timerID]struct{}
 
 	// Side-input stages: the DoFn runner, the main input's decoder, and per side input a decoder into a view
 	// builder and the builder's take; the views built per side window, for the bundle being processed.
@@ -446,6 +452,13 @@ type statefulIO struct {
 	tp    timers.Provider
 }
 
+// timerID names a timer of a key and window.
+type timerID struct {
+	key string
+	win pipeline.Window
+	tag string
+}
+
 func (io *statefulIO) load() (*exec.StateIO, error) {
 	cells, _, err := io.cells.Read(io.sp)
 	if err != nil {
@@ -454,7 +467,9 @@ func (io *statefulIO) load() (*exec.StateIO, error) {
 	return &exec.StateIO{Cells: cells, Watermark: pipeline.MinTime, Now: time.Now()}, nil
 }
 
-func (io *statefulIO) save(st *exec.StateIO) error {
+// save writes the state the call changed and sets or clears its timers, noting in cleared (keyed by key and
+// window) the timers cleared and not set again.
+func (io *statefulIO) save(st *exec.StateIO, cleared map[timerID]struct{}, key []byte, w pipeline.Window) error {
 	if st.Changed {
 		var err error
 		if st.Cells == nil {
@@ -470,9 +485,11 @@ func (io *statefulIO) save(st *exec.StateIO) error {
 		switch {
 		case tc.Clear:
 			io.event.ClearTag(io.tp, tc.Name)
+			cleared[timerID{key: string(key), win: w, tag: tc.Name}] = struct{}{}
 		case tc.ProcessingTime:
 			return fmt.Errorf("processing-time timer %q: the Beam runner does not run processing-time timers (Prism's Go SDK harness stalls on them): use an event-time timer, or runners/local", tc.Name)
 		default:
+			delete(cleared, timerID{key: string(key), win: w, tag: tc.Name})
 			io.event.Set(io.tp, tc.Time.Std(), timers.WithTag(tc.Name))
 		}
 	}
@@ -485,10 +502,14 @@ func (b *stageBase) pushStateful(ctx context.Context, pn beam.PaneInfo, w beam.W
 	if err != nil {
 		return fmt.Errorf("%s: %w", rt.st.entry.Name(), err)
 	}
-	if err := guard(rt.w, func() error { return rt.stateful.Process(ctx, k, v, meta(pn, w, ts), st) }); err != nil {
+	m := meta(pn, w, ts)
+	if err := guard(rt.w, func() error { return rt.stateful.Process(ctx, k, v, m, st) }); err != nil {
 		return err
 	}
-	if err := io.save(st); err != nil {
+	if rt.cleared == nil {
+		rt.cleared = map[timerID]struct{}{}
+	}
+	if err := io.save(st, rt.cleared, k, m.Window); err != nil {
 		return fmt.Errorf("%s: %w", rt.st.entry.Name(), err)
 	}
 	return nil
@@ -496,16 +517,22 @@ func (b *stageBase) pushStateful(ctx context.Context, pn beam.PaneInfo, w beam.W
 
 func (b *stageBase) onTimer(ctx context.Context, w beam.Window, ts beam.EventTime, io *statefulIO, k []byte, t timers.Context) error {
 	rt := b.rt
+	m := meta(typex.NoFiringPane(), w, ts)
+	if _, ok := rt.cleared[timerID{key: string(k), win: m.Window, tag: t.Tag}]; ok {
+		return nil // the SDK's inline firing of a timer cleared in this bundle (stageRT.cleared)
+	}
 	st, err := io.load()
 	if err != nil {
 		return fmt.Errorf("%s: %w", rt.st.entry.Name(), err)
 	}
-	m := meta(typex.NoFiringPane(), w, ts)
 	ft := exec.FiredTimer{Name: t.Tag, Time: m.Time, PT: time.Now()}
 	if err := guard(rt.w, func() error { return rt.stateful.OnTimer(ctx, k, ft, m, st) }); err != nil {
 		return err
 	}
-	if err := io.save(st); err != nil {
+	if rt.cleared == nil {
+		rt.cleared = map[timerID]struct{}{}
+	}
+	if err := io.save(st, rt.cleared, k, m.Window); err != nil {
 		return fmt.Errorf("%s: %w", rt.st.entry.Name(), err)
 	}
 	return nil
@@ -515,6 +542,7 @@ func (b *stageBase) onTimer(ctx context.Context, w beam.Window, ts beam.EventTim
 func (b *stageBase) finishBundle(ctx context.Context) error {
 	rt := b.rt
 	clear(rt.sideCache) // Beam's side input data may change from one bundle to the next
+	clear(rt.cleared)   // the SDK's timer modifications are per bundle
 	return guard(rt.w, func() error {
 		for _, pc := range rt.pre {
 			if err := pc.Flush(); err != nil {
