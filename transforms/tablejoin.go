@@ -138,7 +138,7 @@ func (f *tableJoinFn[K, V, T]) ProcessElement(_ context.Context, sc *StateContex
 	cur = slices.Insert(cur, i, tjPending[V]{At: at, Value: e.Value.Rec})
 	ps.Write(sc, cur)
 	if i == 0 {
-		sc.SetEventTimer(tjEmit, pipeline.Time(at+1))
+		setEmitTimer(sc, at)
 	}
 	return nil
 }
@@ -161,6 +161,11 @@ func (f *tableJoinFn[K, V, T]) OnTimer(_ context.Context, sc *StateContext[K], t
 	cur, _ := vs.Read(sc)
 	ps := ValueState[[]tjPending[V]]{Name: tjWaiting}
 	pend, _ := ps.Read(sc)
+	if t.Name == tjEmit && len(pend) > 0 {
+		// The emit timer is always set for the earliest waiting record (setEmitTimer): it fired at
+		// pend[0].At+1. (Beam Go gives the callback the timer's output timestamp, pend[0].At, not its time.)
+		wm = max(wm, pipeline.Time(pend[0].At+1))
+	}
 	n := 0
 	for n < len(pend) && pend[n].At < int64(wm) {
 		f.join(sc.Key(), pend[n].Value, pipeline.Time(pend[n].At), cur, pipeline.MinTime, emit)
@@ -177,10 +182,18 @@ func (f *tableJoinFn[K, V, T]) OnTimer(_ context.Context, sc *StateContext[K], t
 	default:
 		rest := slices.Clone(pend[n:])
 		ps.Write(sc, rest)
-		sc.SetEventTimer(tjEmit, pipeline.Time(rest[0].At+1))
+		setEmitTimer(sc, rest[0].At)
 	}
 	f.storeVersions(sc, f.prune(cur, wm)) // every record before wm is joined: prune up to it
 	return nil
+}
+
+// setEmitTimer sets the timer that releases the earliest waiting record, at time at: it fires at at+1, once the
+// watermark has passed at, and its output timestamp is at, the time the record is emitted with, so that runners
+// holding the output watermark per timer (Beam) keep the windows downstream open for the record. OnTimer relies
+// on the timer being always set for the earliest waiting record.
+func setEmitTimer[K comparable](sc *StateContext[K], at int64) {
+	sc.kc.SetTimer(tjEmit, engine.TimerSpec{Domain: engine.EventTime, T: pipeline.Time(at + 1), Output: pipeline.Time(at), HasOutput: true})
 }
 
 // pruneBound is the time before which only the latest table version is needed: the watermark, or the time of

@@ -45,3 +45,47 @@ func TestPageViewsOnPrismEqualLocal(t *testing.T) {
 	require.Greater(t, len(want), 10, "rows per URL and minute on runners/local")
 	require.Equal(t, want, beamMultiset(bres.Elements()))
 }
+
+// The enriched job (BuildEnrichedPageViews: WithTimestamps → KeyBy → LeftTableJoin with the urls changelog →
+// minutes → CombinePerKey) over bounded inputs gives the same rows on runners/local and on Prism, and they are
+// the plain-Go answer: each view gets the category valid at its event time (/careers added, /blog/kappa-1.0
+// recategorized, /pricing deleted during the run), on Beam too, where the join is driven by its timers alone.
+func TestEnrichedPageViewsOnPrismEqualLocal(t *testing.T) {
+	gen := Generator{N: 3000, Seed: 11, Start: start, Span: 5 * time.Minute, Users: 60, Parts: 3}
+	var views []PageView
+	for i := range gen.N {
+		views = append(views, gen.View(i))
+	}
+	changes := URLChanges(start)
+	build := func() (*pipeline.Pipeline, *pipelinetest.Result[EnrichedRow]) {
+		p := pipeline.New()
+		s := p.Root()
+		var timed []pipelinetest.Timed[URLChange]
+		for _, c := range slices.Backward(changes) { // arrival order does not matter, only times
+			timed = append(timed, pipelinetest.At(c, c.At))
+		}
+		urls := tableOf(s, pipelinetest.CreateTimed(s, timed...))
+		return p, pipelinetest.Collect(s, BuildEnrichedPageViews(s, gen.Read(s), urls))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lp, lres := build()
+	require.NoError(t, local.New(local.Config{Workers: 2}).Run(ctx, lp))
+	bp, bres := build()
+	require.NoError(t, beam.New(beam.Config{}).Run(ctx, bp))
+	want := beamMultiset(lres.Elements())
+	require.Equal(t, want, beamMultiset(bres.Elements()))
+
+	got := bres.Values()
+	slices.SortFunc(got, compareEnriched)
+	require.Equal(t, plainEnriched(views, changes), got)
+	categories := map[string][]string{}
+	for _, r := range got {
+		if c := categories[r.URL]; len(c) == 0 || c[len(c)-1] != r.Category {
+			categories[r.URL] = append(categories[r.URL], r.Category)
+		}
+	}
+	require.Equal(t, []string{Unknown, "company"}, categories["/careers"])
+	require.Equal(t, []string{"blog", "docs"}, categories["/blog/kappa-1.0"])
+	require.Equal(t, []string{"sales", Unknown}, categories["/pricing"])
+}

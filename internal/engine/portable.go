@@ -385,7 +385,8 @@ func (p *portableStateful[K, V, Out]) context(key []byte, m exec.Meta, st *exec.
 	}
 	kc := &KeyContext[K]{Key: k, Window: m.Window, Watermark: st.Watermark, Now: st.Now, ks: &keyState{cells: cells}}
 	kc.sets = func(name string, t TimerSpec) {
-		st.Timers = append(st.Timers, exec.TimerChange{Name: name, ProcessingTime: t.Domain == ProcessingTime, Time: t.T, PT: t.PT, Clear: t.Clear})
+		st.Timers = append(st.Timers, exec.TimerChange{Name: name, ProcessingTime: t.Domain == ProcessingTime, Time: t.T, PT: t.PT, Clear: t.Clear,
+			Output: t.Output, HasOutput: t.HasOutput})
 	}
 	return kc, nil
 }

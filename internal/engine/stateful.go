@@ -34,6 +34,13 @@ type TimerSpec struct {
 	T      pipeline.Time // event-time timers
 	PT     time.Time     // processing-time timers
 	Clear  bool
+	// Output, when HasOutput is set, is the earliest timestamp the event-time timer's callback emits, before T
+	// (Beam's output timestamp): runners that hold the output watermark per timer (Beam) hold it there instead
+	// of at T, so that what the callback emits is not late downstream. runners/local does not use it (its
+	// timers' output is processed downstream before the watermark passes T), nor keeps it in snapshots. On Beam
+	// the callback's FiredTimer.Time is then Output, not T: Beam Go passes a timer's output timestamp to OnTimer.
+	Output    pipeline.Time
+	HasOutput bool
 }
 
 // FiredTimer is a timer that fired.

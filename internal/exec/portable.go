@@ -108,6 +108,10 @@ type TimerChange struct {
 	Time  pipeline.Time
 	PT    time.Time
 	Clear bool
+	// Output, when HasOutput is set, is the output timestamp of an event-time timer: the watermark hold until it
+	// fires (engine.TimerSpec.Output).
+	Output    pipeline.Time
+	HasOutput bool
 }
 
 // StateIO carries the state of one key and window into a portable stateful call and back.

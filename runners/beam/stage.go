@@ -490,7 +490,11 @@ func (io *statefulIO) save(st *exec.StateIO, cleared map[timerID]struct{}, key [
 			return fmt.Errorf("processing-time timer %q: the Beam runner does not run processing-time timers (Prism's Go SDK harness stalls on them): use an event-time timer, or runners/local", tc.Name)
 		default:
 			delete(cleared, timerID{key: string(key), win: w, tag: tc.Name})
-			io.event.Set(io.tp, tc.Time.Std(), timers.WithTag(tc.Name))
+			if tc.HasOutput {
+				io.event.Set(io.tp, tc.Time.Std(), timers.WithTag(tc.Name), timers.WithOutputTimestamp(tc.Output.Std()))
+			} else {
+				io.event.Set(io.tp, tc.Time.Std(), timers.WithTag(tc.Name))
+			}
 		}
 	}
 	return nil
