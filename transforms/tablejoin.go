@@ -83,6 +83,7 @@ const (
 	tjWaiting  = "tablejoin.pending"  // []tjPending, sorted by At
 	tjEmit     = "tablejoin.emit"     // timer: the earliest pending record can be joined
 	tjClean    = "tablejoin.clean"    // timer: the oldest table version can be dropped
+	tjCleaned  = "tablejoin.cleaned"  // int64: the latest time versions were dropped at, where the watermark is unknown
 )
 
 func tableJoin[K comparable, V, T any](s pipeline.Scope, kind string, stream pipeline.PCollection[KV[K, V]], table pipeline.PCollection[KV[K, Change[T]]], left bool, opts []Option) pipeline.PCollection[KV[K, TableJoined[V, T]]] {
@@ -152,6 +153,11 @@ func (f *tableJoinFn[K, V, T]) ProcessElement(_ context.Context, sc *StateContex
 // never fire twice at the same time. Whichever of the two timers fires releases the records before the
 // watermark (they may fire in any order at the same watermark): the cleanup that follows then never has to wait
 // for them.
+//
+// Where the watermark is unknown, a record behind it is not recognised as late when it arrives: it waits, its
+// timer fires at once, and it is released here. The join then keeps the time it last dropped versions at, so
+// that such a record, older than that time, is joined as runners/local joins a late record (with the oldest
+// version held when the one valid at its time was dropped).
 func (f *tableJoinFn[K, V, T]) OnTimer(_ context.Context, sc *StateContext[K], t Timer, emit Emitter[KV[K, TableJoined[V, T]]]) error {
 	if t.Name != tjEmit && t.Name != tjClean {
 		return fmt.Errorf("table join: unknown timer %q", t.Name)
@@ -166,9 +172,21 @@ func (f *tableJoinFn[K, V, T]) OnTimer(_ context.Context, sc *StateContext[K], t
 		// pend[0].At+1. (Beam Go gives the callback the timer's output timestamp, pend[0].At, not its time.)
 		wm = max(wm, pipeline.Time(pend[0].At+1))
 	}
+	unknownWM := sc.Watermark() == pipeline.MinTime // a timer fired: the watermark is past MinTime, so unknown
+	cleaned := ValueState[int64]{Name: tjCleaned}
+	lateWM := pipeline.MinTime
+	if unknownWM {
+		if c, ok := cleaned.Read(sc); ok {
+			lateWM = pipeline.Time(c)
+		}
+	}
 	n := 0
 	for n < len(pend) && pend[n].At < int64(wm) {
-		f.join(sc.Key(), pend[n].Value, pipeline.Time(pend[n].At), cur, pipeline.MinTime, emit)
+		lw := pipeline.MinTime
+		if pend[n].At < int64(lateWM) {
+			lw = lateWM // late: versions valid at its time may have been dropped
+		}
+		f.join(sc.Key(), pend[n].Value, pipeline.Time(pend[n].At), cur, lw, emit)
 		n++
 	}
 	switch {
@@ -184,7 +202,16 @@ func (f *tableJoinFn[K, V, T]) OnTimer(_ context.Context, sc *StateContext[K], t
 		ps.Write(sc, rest)
 		setEmitTimer(sc, rest[0].At)
 	}
-	f.storeVersions(sc, f.prune(cur, wm)) // every record before wm is joined: prune up to it
+	kept := f.prune(cur, wm) // every record before wm is joined: prune up to it
+	if unknownWM {
+		switch {
+		case len(kept) == 0:
+			cleaned.Clear(sc)
+		case len(kept) < len(cur):
+			cleaned.Write(sc, max(int64(lateWM), int64(wm)))
+		}
+	}
+	f.storeVersions(sc, kept)
 	return nil
 }
 
