@@ -51,21 +51,11 @@ func TestPageViewsOnPrismEqualLocal(t *testing.T) {
 // the plain-Go answer: each view gets the category valid at its event time (/careers added, /blog/kappa-1.0
 // recategorized, /pricing deleted during the run), on Beam too, where the join is driven by its timers alone.
 func TestEnrichedPageViewsOnPrismEqualLocal(t *testing.T) {
-	gen := Generator{N: 3000, Seed: 11, Start: start, Span: 5 * time.Minute, Users: 60, Parts: 3}
-	var views []PageView
-	for i := range gen.N {
-		views = append(views, gen.View(i))
-	}
-	changes := URLChanges(start)
+	gen, views, changes := enrichedInput()
 	build := func() (*pipeline.Pipeline, *pipelinetest.Result[EnrichedRow]) {
 		p := pipeline.New()
 		s := p.Root()
-		var timed []pipelinetest.Timed[URLChange]
-		for _, c := range slices.Backward(changes) { // arrival order does not matter, only times
-			timed = append(timed, pipelinetest.At(c, c.At))
-		}
-		urls := tableOf(s, pipelinetest.CreateTimed(s, timed...))
-		return p, pipelinetest.Collect(s, BuildEnrichedPageViews(s, gen.Read(s), urls))
+		return p, pipelinetest.Collect(s, enrichedTestJob(s, gen, changes))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -79,13 +69,5 @@ func TestEnrichedPageViewsOnPrismEqualLocal(t *testing.T) {
 	got := bres.Values()
 	slices.SortFunc(got, compareEnriched)
 	require.Equal(t, plainEnriched(views, changes), got)
-	categories := map[string][]string{}
-	for _, r := range got {
-		if c := categories[r.URL]; len(c) == 0 || c[len(c)-1] != r.Category {
-			categories[r.URL] = append(categories[r.URL], r.Category)
-		}
-	}
-	require.Equal(t, []string{Unknown, "company"}, categories["/careers"])
-	require.Equal(t, []string{"blog", "docs"}, categories["/blog/kappa-1.0"])
-	require.Equal(t, []string{"sales", Unknown}, categories["/pricing"])
+	requireEveryKindOfChange(t, got)
 }

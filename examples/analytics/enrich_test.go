@@ -47,21 +47,33 @@ func plainEnriched(views []PageView, changes []URLChange) []EnrichedRow {
 	return out
 }
 
-// The enriched job equals the plain-Go computation in batch and in stream mode, with one and several workers and
-// any micro-batch size: each view gets the category valid at its event time, whatever order the table's changes
-// and the views arrive in.
-func TestBuildEnrichedPageViewsEqualsPlainGo(t *testing.T) {
+// enrichedInput is the input of the enriched-job tests: 3000 views over 5 minutes and the urls table's changes.
+func enrichedInput() (Generator, []PageView, []URLChange) {
 	gen := Generator{N: 3000, Seed: 11, Start: start, Span: 5 * time.Minute, Users: 60, Parts: 3}
-	var views []PageView
+	views := make([]PageView, 0, gen.N)
 	for i := range gen.N {
 		views = append(views, gen.View(i))
 	}
-	changes := URLChanges(start)
-	want := plainEnriched(views, changes)
-	// The history must show each kind of change: a URL unknown, then known (/careers), recategorized
-	// (/blog/kappa-1.0) and deleted (/pricing).
+	return gen, views, URLChanges(start)
+}
+
+// enrichedTestJob builds BuildEnrichedPageViews over gen's views and the changes, created in reverse order (the
+// join's result depends on the changes' times only, not on their arrival order).
+func enrichedTestJob(s pipeline.Scope, gen Generator, changes []URLChange) pipeline.PCollection[EnrichedRow] {
+	var timed []pipelinetest.Timed[URLChange]
+	for _, c := range slices.Backward(changes) {
+		timed = append(timed, pipelinetest.At(c, c.At))
+	}
+	urls := tableOf(s, pipelinetest.CreateTimed(s, timed...))
+	return BuildEnrichedPageViews(s, gen.Read(s), urls)
+}
+
+// requireEveryKindOfChange asserts that rows (sorted by compareEnriched) show each kind of table change: a URL
+// unknown, then known (/careers), recategorized (/blog/kappa-1.0) and deleted (/pricing).
+func requireEveryKindOfChange(t *testing.T, rows []EnrichedRow) {
+	t.Helper()
 	categories := map[string][]string{}
-	for _, r := range want {
+	for _, r := range rows {
 		if c := categories[r.URL]; len(c) == 0 || c[len(c)-1] != r.Category {
 			categories[r.URL] = append(categories[r.URL], r.Category)
 		}
@@ -69,6 +81,15 @@ func TestBuildEnrichedPageViewsEqualsPlainGo(t *testing.T) {
 	require.Equal(t, []string{Unknown, "company"}, categories["/careers"])
 	require.Equal(t, []string{"blog", "docs"}, categories["/blog/kappa-1.0"])
 	require.Equal(t, []string{"sales", Unknown}, categories["/pricing"])
+}
+
+// The enriched job equals the plain-Go computation in batch and in stream mode, with one and several workers and
+// any micro-batch size: each view gets the category valid at its event time, whatever order the table's changes
+// and the views arrive in.
+func TestBuildEnrichedPageViewsEqualsPlainGo(t *testing.T) {
+	gen, views, changes := enrichedInput()
+	want := plainEnriched(views, changes)
+	requireEveryKindOfChange(t, want)
 
 	for _, tc := range []struct {
 		name string
@@ -82,13 +103,7 @@ func TestBuildEnrichedPageViewsEqualsPlainGo(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := pipeline.New()
 			s := p.Root()
-			var timed []pipelinetest.Timed[URLChange]
-			for _, c := range slices.Backward(changes) { // arrival order does not matter, only times
-				timed = append(timed, pipelinetest.At(c, c.At))
-			}
-			urls := tableOf(s, pipelinetest.CreateTimed(s, timed...))
-			rows := BuildEnrichedPageViews(s, gen.Read(s), urls)
-			got := pipelinetest.Collect(s, rows)
+			got := pipelinetest.Collect(s, enrichedTestJob(s, gen, changes))
 			pipelinetest.Run(t, p, tc.cfg)
 			values := got.Values()
 			slices.SortFunc(values, compareEnriched)
