@@ -104,7 +104,7 @@ func (b *stageBase) setup(ctx context.Context) error {
 	if b.Stage < 0 || b.Stage >= len(pl.stages) {
 		return fmt.Errorf("kappa/beam: run %s has no stage %d", b.Run, b.Stage)
 	}
-	rt := &stageRT{pl: pl, st: pl.stages[b.Stage]}
+	rt := &stageRT{pl: pl, st: pl.stages[b.Stage], cleared: map[timerID]struct{}{}}
 	rt.w = &exec.Worker{Index: 0, Count: 1, Ctx: context.WithoutCancel(ctx), Now: time.Now, Logger: slog.Default()}
 	if err := guard(rt.w, func() error { return rt.instantiate(ctx, b) }); err != nil {
 		return err
@@ -489,7 +489,9 @@ func (io *statefulIO) save(st *exec.StateIO, cleared map[timerID]struct{}, key [
 		case tc.ProcessingTime:
 			return fmt.Errorf("processing-time timer %q: the Beam runner does not run processing-time timers (Prism's Go SDK harness stalls on them): use an event-time timer, or runners/local", tc.Name)
 		default:
-			delete(cleared, timerID{key: string(key), win: w, tag: tc.Name})
+			if len(cleared) > 0 { // no key string to build on the common path
+				delete(cleared, timerID{key: string(key), win: w, tag: tc.Name})
+			}
 			if tc.HasOutput {
 				io.event.Set(io.tp, tc.Time.Std(), timers.WithTag(tc.Name), timers.WithOutputTimestamp(tc.Output.Std()))
 			} else {
@@ -510,9 +512,6 @@ func (b *stageBase) pushStateful(ctx context.Context, pn beam.PaneInfo, w beam.W
 	if err := guard(rt.w, func() error { return rt.stateful.Process(ctx, k, v, m, st) }); err != nil {
 		return err
 	}
-	if rt.cleared == nil {
-		rt.cleared = map[timerID]struct{}{}
-	}
 	if err := io.save(st, rt.cleared, k, m.Window); err != nil {
 		return fmt.Errorf("%s: %w", rt.st.entry.Name(), err)
 	}
@@ -522,8 +521,10 @@ func (b *stageBase) pushStateful(ctx context.Context, pn beam.PaneInfo, w beam.W
 func (b *stageBase) onTimer(ctx context.Context, w beam.Window, ts beam.EventTime, io *statefulIO, k []byte, t timers.Context) error {
 	rt := b.rt
 	m := meta(typex.NoFiringPane(), w, ts)
-	if _, ok := rt.cleared[timerID{key: string(k), win: m.Window, tag: t.Tag}]; ok {
-		return nil // the SDK's inline firing of a timer cleared in this bundle (stageRT.cleared)
+	if len(rt.cleared) > 0 {
+		if _, ok := rt.cleared[timerID{key: string(k), win: m.Window, tag: t.Tag}]; ok {
+			return nil // the SDK's inline firing of a timer cleared in this bundle (stageRT.cleared)
+		}
 	}
 	st, err := io.load()
 	if err != nil {
@@ -532,9 +533,6 @@ func (b *stageBase) onTimer(ctx context.Context, w beam.Window, ts beam.EventTim
 	ft := exec.FiredTimer{Name: t.Tag, Time: m.Time, PT: time.Now()}
 	if err := guard(rt.w, func() error { return rt.stateful.OnTimer(ctx, k, ft, m, st) }); err != nil {
 		return err
-	}
-	if rt.cleared == nil {
-		rt.cleared = map[timerID]struct{}{}
 	}
 	if err := io.save(st, rt.cleared, k, m.Window); err != nil {
 		return fmt.Errorf("%s: %w", rt.st.entry.Name(), err)
