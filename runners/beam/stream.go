@@ -178,20 +178,15 @@ func (sm *splitMarks) set(split string, wm int64, now time.Time) int64 {
 	if m := sm.mark(split, now); wm > m.wm {
 		m.wm = wm
 	}
-	active, anyActive := int64(mtime.MaxTimestamp), false
-	idleMax, anyIdle := int64(mtime.MinTimestamp), false
+	var v exec.IdleValve[int64]
 	for _, m := range sm.m {
-		switch {
-		case m.ended:
-		case sm.idle > 0 && now.Sub(m.lastData) >= sm.idle:
-			idleMax, anyIdle = max(idleMax, m.wm), true
-		default:
-			active, anyActive = min(active, m.wm), true
+		if !m.ended {
+			v.Add(m.wm, sm.idle > 0 && now.Sub(m.lastData) >= sm.idle)
 		}
 	}
-	low := active
-	if !anyActive && anyIdle {
-		low = idleMax
+	low := int64(mtime.MaxTimestamp) // every split ended
+	if wm, ok, _ := v.Watermark(); ok {
+		low = wm
 	}
 	sm.wm = max(sm.wm, low)
 	return sm.wm

@@ -227,24 +227,16 @@ func (s *source) updateWatermark(cfg Config, now time.Time, drain bool) {
 	// idle, the maximum over them, as Flink's StatusWatermarkValve does: nothing is arriving, so nothing can be
 	// late relative to what was seen.
 	idle := s.op.IdleTimeout()
-	wm, any := pipeline.MaxTime, false
-	idleMax, anyIdle := pipeline.MinTime, false
+	var v exec.IdleValve[pipeline.Time]
 	for _, sp := range s.splits {
 		if sp.done || !s.ready(sp) {
 			continue
 		}
-		w := max(sp.est.Watermark(now), sp.hint)
-		if idle > 0 && now.Sub(sp.lastData) >= idle {
-			idleMax, anyIdle = max(idleMax, w), true
-			continue
-		}
-		wm, any = min(wm, w), true
+		v.Add(max(sp.est.Watermark(now), sp.hint), idle > 0 && now.Sub(sp.lastData) >= idle)
 	}
-	if !any && anyIdle {
-		wm, any, s.idle = idleMax, true, true
-	}
-	if any && wm > s.wm {
-		s.wm = wm
+	if wm, ok, allIdle := v.Watermark(); ok {
+		s.idle = allIdle
+		s.wm = max(s.wm, wm)
 	}
 }
 
