@@ -25,6 +25,19 @@ func beamMultiset[T any](es []pipeline.Element[T]) []string {
 	return out
 }
 
+// runLocalAndPrism builds the pipeline twice and runs it on runners/local (2 workers) and on Prism, returning each
+// run's collected result.
+func runLocalAndPrism[T any](t *testing.T, build func() (*pipeline.Pipeline, *pipelinetest.Result[T])) (onLocal, onPrism *pipelinetest.Result[T]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lp, lres := build()
+	require.NoError(t, local.New(local.Config{Workers: 2}).Run(ctx, lp))
+	bp, bres := build()
+	require.NoError(t, beam.New(beam.Config{}).Run(ctx, bp))
+	return lres, bres
+}
+
 // The analytics pipeline (BuildPageViews over the generated page views) gives the same rows — value, timestamp,
 // window and pane — on runners/local and on Prism. The example's own sinks commit on checkpoint epochs, which the
 // Beam runner refuses, so the rows are collected here.
@@ -35,12 +48,7 @@ func TestPageViewsOnPrismEqualLocal(t *testing.T) {
 		s := p.Root()
 		return p, pipelinetest.Collect(s, BuildPageViews(s, gen.Read(s)))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	lp, lres := build()
-	require.NoError(t, local.New(local.Config{Workers: 2}).Run(ctx, lp))
-	bp, bres := build()
-	require.NoError(t, beam.New(beam.Config{}).Run(ctx, bp))
+	lres, bres := runLocalAndPrism(t, build)
 	want := beamMultiset(lres.Elements())
 	require.Greater(t, len(want), 10, "rows per URL and minute on runners/local")
 	require.Equal(t, want, beamMultiset(bres.Elements()))
@@ -57,12 +65,7 @@ func TestEnrichedPageViewsOnPrismEqualLocal(t *testing.T) {
 		s := p.Root()
 		return p, pipelinetest.Collect(s, enrichedTestJob(s, gen, changes))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	lp, lres := build()
-	require.NoError(t, local.New(local.Config{Workers: 2}).Run(ctx, lp))
-	bp, bres := build()
-	require.NoError(t, beam.New(beam.Config{}).Run(ctx, bp))
+	lres, bres := runLocalAndPrism(t, build)
 	want := beamMultiset(lres.Elements())
 	require.Equal(t, want, beamMultiset(bres.Elements()))
 
